@@ -1,0 +1,124 @@
+"""Control groups of the translation widget and their conversion to engine settings.
+
+Each group owns a few magicgui widgets (exposed as attributes so tests and users
+can set them) and turns their values into a frozen, validated engine object:
+:class:`MaskControls` → :class:`~zeroshot_core.api.MaskParams`,
+:class:`SamplingControls` → :class:`~zeroshot_core.api.TranslateOptions`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from magicgui.widgets import CheckBox, ComboBox, Label, SpinBox, Widget
+
+from zeroshot_core.api import ConsistencyParams, MaskParams, TranslateOptions
+
+#: Schedulers offered in the drop-down (the names ``TranslateOptions`` accepts).
+SCHEDULERS = ("ddim", "dpm", "ddpm", "sde")
+#: Devices offered in the drop-down.
+DEVICES = ("auto", "cpu", "cuda", "mps")
+#: Scope choices: translate the slice on screen or the whole volume.
+SCOPE_SLICE = "current slice"
+SCOPE_VOLUME = "whole volume"
+
+
+def heading(text: str) -> Label:
+    """A bold section title (no label column)."""
+    label = Label(value=text, label="")
+    label.native.setStyleSheet("font-weight: bold; padding-top: 6px;")
+    return label
+
+
+class MaskControls:
+    """Filter-mask parameters (multi-Otsu classes, erosion, small objects, holes).
+
+    Attributes
+    ----------
+    enabled, classes, erosion_radius, min_object_size, hole_area, keep_largest : magicgui widgets
+    """
+
+    def __init__(self) -> None:
+        defaults = MaskParams()
+        self.enabled = CheckBox(value=defaults.enabled, text="filter background",
+                                tooltip="Mask out air, table and coils before translating")
+        self.classes = SpinBox(value=defaults.classes, min=2, max=5, label="Otsu classes",
+                               tooltip="Multi-Otsu classes; voxels above the lowest threshold are kept")
+        self.erosion_radius = SpinBox(value=defaults.erosion_radius, min=0, max=20, label="erosion radius",
+                                      tooltip="Erode the foreground (voxels) to detach thin table/coil parts")
+        self.min_object_size = SpinBox(value=defaults.min_object_size, min=0, max=10_000_000,
+                                       label="min object size", tooltip="Drop components smaller than this (voxels)")
+        self.hole_area = SpinBox(value=defaults.hole_area, min=0, max=10_000_000, label="hole area",
+                                 tooltip="Fill holes smaller than this (voxels)")
+        self.keep_largest = CheckBox(value=defaults.keep_largest, text="keep largest object")
+
+    @property
+    def widgets(self) -> list[Widget]:
+        """The widgets, in display order."""
+        return [self.enabled, self.classes, self.erosion_radius, self.min_object_size, self.hole_area,
+                self.keep_largest]
+
+    def params(self) -> MaskParams:
+        """Current values as :class:`MaskParams` (raises ``ConfigError`` when invalid)."""
+        return MaskParams(enabled=self.enabled.value, classes=self.classes.value,
+                          erosion_radius=self.erosion_radius.value,
+                          min_object_size=self.min_object_size.value, hole_area=self.hole_area.value,
+                          keep_largest=self.keep_largest.value)
+
+    def connect(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` whenever any value changes."""
+        for widget in self.widgets:
+            widget.changed.connect(lambda *_: callback())
+
+
+class SamplingControls:
+    """Sampler settings: steps, scheduler, seed, candidates, device and scope.
+
+    Attributes
+    ----------
+    steps, scheduler, seed, candidates, device, scope : magicgui widgets
+    """
+
+    def __init__(self) -> None:
+        defaults = TranslateOptions()
+        self.steps = SpinBox(value=defaults.steps, min=1, max=1000, label="steps",
+                             tooltip="Sampling steps (fewer = faster, coarser)")
+        self.scheduler = ComboBox(value=defaults.scheduler, choices=SCHEDULERS, label="scheduler")
+        self.seed = SpinBox(value=defaults.seed, min=0, max=2**31 - 1, label="seed")
+        self.candidates = SpinBox(value=1, min=1, max=64, label="candidates",
+                                  tooltip="Samples per slice; >1 keeps the one most consistent with the "
+                                          "previous slice (slower)")
+        self.device = ComboBox(value=defaults.device, choices=DEVICES, label="device")
+        self.scope = ComboBox(value=SCOPE_SLICE, choices=(SCOPE_SLICE, SCOPE_VOLUME), label="translate",
+                              tooltip="Only the slice on screen (quick look) or every slice")
+
+    @property
+    def widgets(self) -> list[Widget]:
+        """The widgets, in display order."""
+        return [self.steps, self.scheduler, self.seed, self.candidates, self.device, self.scope]
+
+    @property
+    def current_slice_only(self) -> bool:
+        """Whether only the slice on screen is translated."""
+        return self.scope.value == SCOPE_SLICE
+
+    def options(self, mask: MaskParams, slices: tuple[int, ...] | None = None,
+                axis: int | None = None) -> TranslateOptions:
+        """Current values as :class:`TranslateOptions`.
+
+        Parameters
+        ----------
+        mask : MaskParams
+        slices : tuple of int, optional
+            Slice indices along ``axis`` (``None``: all).
+        axis : int, optional
+            Volume axis the slices are taken along (``None``: from the affine).
+
+        Raises
+        ------
+        zeroshot_core.errors.ConfigError
+        """
+        consistency = ConsistencyParams(candidates=self.candidates.value) if self.candidates.value > 1 else None
+        return TranslateOptions(steps=self.steps.value, scheduler=self.scheduler.value, seed=self.seed.value,
+                                device=self.device.value, mask=mask, consistency=consistency,
+                                slices=slices, axis=axis)

@@ -1,0 +1,64 @@
+"""Choosing a model (bundled default or a folder) and reading its card, without weights.
+
+The widget shows what a model translates to and which guidance it was trained
+with before anything runs, and refuses a folder that is not a model with a
+one-line message. Only the JSON card is read here; weights are loaded by the
+engine on the worker thread.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from zeroshot_core import api
+from zeroshot_core.errors import ModelError
+
+BUNDLED = "bundled default"
+FOLDER = "folder…"
+
+
+def model_card(kind: str, folder: Path | str | None, guidance: str | None = None) -> dict[str, Any]:
+    """The card (as a dict) of the chosen model.
+
+    Parameters
+    ----------
+    kind : {BUNDLED, FOLDER}
+    folder : path-like or None
+        The model folder when ``kind`` is :data:`FOLDER`.
+    guidance : str, optional
+        Preferred guidance when picking among bundled models.
+
+    Returns
+    -------
+    dict
+        ``ModelCard.to_dict()`` (``guidance``, ``guidance_params``,
+        ``target_modality``, ``image_size`` …).
+
+    Raises
+    ------
+    ModelError
+        No bundled model, no folder chosen, or the folder is not a model.
+    """
+    if kind == FOLDER:
+        if folder is None or str(folder).strip() in ("", "."):
+            raise ModelError("no model folder chosen; pick a folder made by 'zeroshot train'")
+        return api.read_card(Path(folder)).to_dict()
+    models = api.list_models()
+    if not models:
+        raise ModelError("no bundled model is installed; choose a model folder (train one with 'zeroshot train')")
+    for _, card in models:
+        if guidance is None or card.get("guidance") == guidance:
+            return card
+    return models[0][1]
+
+
+def model_path(kind: str, folder: Path | str | None) -> Path | None:
+    """What to pass to the engine: the folder, or ``None`` for the bundled default."""
+    return Path(folder) if kind == FOLDER and folder is not None else None
+
+
+def describe(card: dict[str, Any]) -> str:
+    """One line about a model: target, guidance, slice size."""
+    return (f"→ {card.get('target_modality', '?')} · trained with {card.get('guidance', '?')} · "
+            f"{card.get('image_size', '?')} px")

@@ -1,0 +1,89 @@
+"""Showing a finished translation as layers on the source's grid.
+
+The translation becomes an Image layer named ``"<source> → <target modality>"`` and
+the segmentation a Labels layer ``"<source> → <target modality> labels"``. Both get
+the source layer's transform (so they overlay it exactly) and the NIfTI affine and
+header of the source in their metadata (so the writer saves them on the source
+grid). They are marked as the plugin's own: a new run on the same source replaces
+them in place of the old ones, and a user's layer with the same name is never
+touched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from napari_zeroshot._layers import NIFTI_KEY, OWNER_KEY, nifti_metadata, transform_kwargs, volume_to_layer_data
+from napari_zeroshot._preview import is_owned
+from zeroshot_core.volumes import Volume
+
+TRANSLATION_ROLE = "translation"
+SEGMENTATION_ROLE = "segmentation"
+
+
+def result_names(source_name: str, target: str) -> tuple[str, str]:
+    """Names of the translation and segmentation layers."""
+    base = f"{source_name} → {target}"
+    return base, f"{base} labels"
+
+
+def _metadata(source: Any, volume: Volume, role: str) -> dict[str, Any]:
+    metadata = nifti_metadata(volume)
+    # Keep the source file as the layer's origin: saving over it is refused.
+    source_nifti = source.metadata.get(NIFTI_KEY)
+    if isinstance(source_nifti, dict) and source_nifti.get("path"):
+        metadata[NIFTI_KEY]["path"] = source_nifti["path"]
+    metadata[OWNER_KEY] = {"role": role, "source": source.name}
+    return metadata
+
+
+def _replace(viewer: Any, role: str, source_name: str, layer: Any) -> Any:
+    """Add ``layer`` in place of this plugin's previous ``role`` layer for the source."""
+    old = [existing for existing in viewer.layers
+           if is_owned(existing, role) and existing.metadata[OWNER_KEY].get("source") == source_name]
+    if not old:
+        return viewer.add_layer(layer)
+    index = viewer.layers.index(old[0])
+    for existing in old:
+        viewer.layers.remove(existing)
+    viewer.layers.insert(min(index, len(viewer.layers)), layer)
+    return layer
+
+
+def show_result(viewer: Any, source: Any, volume: Volume, labels: np.ndarray | None,
+                target: str) -> tuple[Any, Any | None]:
+    """Add (or replace) the translation and segmentation layers.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+    source : napari.layers.Image
+        The layer that was translated (its transform is copied).
+    volume : Volume
+        The translation, on the source grid.
+    labels : ndarray (X, Y, Z) of int or None
+        Segmentation of the translation.
+    target : str
+        Target modality, used in the names.
+
+    Returns
+    -------
+    (Image layer, Labels layer or None)
+    """
+    from napari.layers import Image, Labels
+
+    image_name, labels_name = result_names(source.name, target)
+    grid = transform_kwargs(source)
+    data, _ = volume_to_layer_data(volume, ndim=source.ndim)
+    image = Image(np.ascontiguousarray(data), name=image_name, colormap="gray",
+                  metadata=_metadata(source, volume, TRANSLATION_ROLE), **grid)
+    image = _replace(viewer, TRANSLATION_ROLE, source.name, image)
+    label_layer = None
+    if labels is not None:
+        label_data, _ = volume_to_layer_data(volume.with_data(labels), ndim=source.ndim)
+        label_layer = Labels(np.ascontiguousarray(label_data).astype(np.int32), name=labels_name,
+                             opacity=0.5, metadata=_metadata(source, volume, SEGMENTATION_ROLE), **grid)
+        label_layer = _replace(viewer, SEGMENTATION_ROLE, source.name, label_layer)
+    return image, label_layer
