@@ -133,7 +133,7 @@ def histogram_match(source: np.ndarray, reference: np.ndarray, mask: np.ndarray 
     return out
 
 
-def shape_control(mask: np.ndarray, spacing: Sequence[float] | None = None, cap_mm: float = 10.0) -> np.ndarray:
+def shape_control(mask: np.ndarray, spacing: Sequence[float] | None = None, cap_mm: float = 6.0) -> np.ndarray:
     """Shape-only control image: distance to the mask edge, capped, mapped to [-1, 1].
 
     Inside the mask, ``-1 + 2 · min(d, cap_mm) / cap_mm`` where ``d`` is the Euclidean
@@ -147,7 +147,9 @@ def shape_control(mask: np.ndarray, spacing: Sequence[float] | None = None, cap_
     spacing : sequence of float, optional
         Voxel size in mm per axis (default 1).
     cap_mm : float
-        Distance at which the core saturates at 1 (> 0).
+        Distance at which the core saturates at 1 (> 0). The default, 6 mm (about sulcal
+        CSF plus cortex), gave the highest K-Means Dice of the caps tried (4–20 mm) on the
+        shipped brain phantom, so the control is a demanding one.
 
     Returns
     -------
