@@ -266,6 +266,22 @@ def test_a_broken_entry_point_names_the_switch(fake_dist, monkeypatch):
     assert "kmeans" in plugins.build_registries().segmenters
 
 
+def test_a_failing_third_party_hook_names_the_package_and_the_switch(fake_dist, monkeypatch):
+    monkeypatch.delenv(plugins.DISABLE_ENV, raising=False)
+    source = """
+        from zeroshot_core.hookspecs import hookimpl
+
+        @hookimpl
+        def zeroshot_register_segmenters(register):
+            raise RuntimeError("model file missing")
+    """
+    fake_dist("crashing-plugin", "2.0", {"crashing-plugin": "crashing_zs_plugin"}, {"crashing_zs_plugin": source})
+    with pytest.raises(PluginError, match=r"\(crashing-plugin 2\.0\) failed to register segmenter: "
+                                          r"RuntimeError\('model file missing'\); set ZEROSHOT_DISABLE_PLUGINS=1"):
+        plugins.build_registries()
+    assert "kmeans" in plugins.build_registries(load_entry_points=False).segmenters
+
+
 # ---------------------------------------------------------------- built-ins are plugins
 
 

@@ -211,7 +211,16 @@ def build_registries(extra_plugins: tuple[object, ...] = (), load_entry_points: 
             def register(name: str, factory: Callable[..., Any], _p=package, _v=version, _r=registry) -> None:
                 _r.register(name, factory, package=_p, version=_v)
 
-            impl.function(register)
+            try:
+                impl.function(register)
+            except PluginError:
+                raise
+            except Exception as exc:
+                if (package, version) == own:  # a bug in a built-in: keep the traceback
+                    raise
+                raise PluginError(f"plugin {impl.plugin_name} ({package} {version}) failed to register "
+                                  f"{registry.kind}: {exc!r}; set {DISABLE_ENV}=1 to skip third-party "
+                                  "plugins") from None
     return Registries(manager, guidance, segmenters)
 
 
