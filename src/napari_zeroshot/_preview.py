@@ -79,17 +79,19 @@ class PreviewController:
         raise ``ZeroshotError``.
     report : callable
         Receives a one-line status message (``""`` when all is well).
+    parent : QObject, optional
+        Owner of the debounce timer (the widget), so it dies with the widget.
     """
 
     def __init__(self, viewer: Any, source: Callable[[], Any],
                  settings: Callable[[], tuple[str | None, api.MaskParams, dict[str, Any]]],
-                 report: Callable[[str], None]) -> None:
+                 report: Callable[[str], None], parent: Any = None) -> None:
         self._viewer = viewer
         self._source = source
         self._settings = settings
         self._report = report
         self.enabled = True
-        self._timer = QTimer()
+        self._timer = QTimer(parent)
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
         self._timer.timeout.connect(self.refresh)
@@ -122,6 +124,10 @@ class PreviewController:
                                                    guidance_params)
         except ZeroshotError as exc:
             self._report(f"preview: {exc}")
+            return
+        except Exception as exc:  # a broken third-party guidance must not break the widget
+            first = (str(exc).strip().splitlines() or [""])[0]
+            self._report(f"preview failed ({type(exc).__name__}: {first})")
             return
         self._report("")
         self._show(layer, plane, MASK_ROLE, mask2d)

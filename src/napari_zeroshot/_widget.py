@@ -60,7 +60,7 @@ class TranslationWidget(Container):
 
     Attributes
     ----------
-    source, model, model_folder, guidance, segmenter, preview : magicgui widgets
+    source, model, model_folder, guidance, segmenter, preview, preview_status : magicgui widgets
     mask : MaskControls
     sampling : SamplingControls
     run_button, cancel_button, progress, status : magicgui widgets
@@ -81,6 +81,7 @@ class TranslationWidget(Container):
             self.segmenter.value = DEFAULT_SEGMENTER
         self.mask = MaskControls()
         self.preview = CheckBox(text="live preview on this slice", value=True)
+        self.preview_status = Label(label="", value="", visible=False)
         self.sampling = SamplingControls()
         self.run_button = PushButton(text="Run")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
@@ -88,9 +89,10 @@ class TranslationWidget(Container):
         self.status = Label(label="", value="ready")
         self.run: TranslationRun | None = None
         self._previewer = PreviewController(napari_viewer, self._preview_source, self._preview_settings,
-                                            self._report_preview)
+                                            self._report_preview, parent=self.native)
         self.extend([heading("Input"), self.source, self.model, self.model_folder, self.model_info,
                      self.guidance, self.segmenter, heading("Filter mask"), *self.mask.widgets, self.preview,
+                     self.preview_status,
                      heading("Sampling"), *self.sampling.widgets,
                      Container(widgets=[self.run_button, self.cancel_button], layout="horizontal",
                                labels=False, label=""),
@@ -179,8 +181,8 @@ class TranslationWidget(Container):
         return guidance, self.mask.params(), params
 
     def _report_preview(self, message: str) -> None:
-        if self.run is None or not self.run.running:
-            self.status.value = message or "ready"
+        self.preview_status.value = message
+        self.preview_status.visible = bool(message)
 
     # ------------------------------------------------------------------- run
     def _request(self) -> TranslationRequest:
