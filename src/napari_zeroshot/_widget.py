@@ -250,6 +250,8 @@ class TranslationWidget(Container):
                              f"step {event.step}/{event.steps_total}")
 
     def _on_done(self, source: Any, output: TranslationOutput) -> None:
+        if self.run is not None and self.run.cancelled:
+            return  # cancelled while segmenting: the user asked for nothing to be added
         result = output.result
         target = result.model.card.target_modality
         show_result(self.viewer, source, result.volume, output.labels, target)

@@ -276,3 +276,22 @@ def test_a_folder_that_is_not_a_model_is_refused(docked, tmp_path, notifications
     assert widget.start() is None
     assert len(notifications()) == before + 1 and "not a model folder" in messages(notifications())[-1]
     assert widget.run is None and not owned_layers(viewer, TRANSLATION_ROLE)
+
+
+def test_a_2d_image_layer_translates_to_a_2d_layer(make_napari_viewer, tiny_model, qtbot):
+    from zeroshot_core.sample_data import load_sample
+
+    viewer = make_napari_viewer()
+    plane = load_sample("pd").data[:, :, 40].T  # rows = Y, columns = X, as a PNG would open
+    source = viewer.add_image(plane, name="pd slice", scale=(2.0, 2.0))
+    _, widget = viewer.window.add_plugin_dock_widget("napari-zeroshot", "Zero-shot translation")
+    assert widget.source.value is source
+    _use_model(widget, tiny_model)
+    widget.sampling.steps.value = 2
+    run = widget.start()
+    _wait_done(qtbot, run)
+    [image] = owned_layers(viewer, TRANSLATION_ROLE)
+    [labels] = owned_layers(viewer, SEGMENTATION_ROLE)
+    assert image.data.shape == plane.shape and labels.data.shape == plane.shape
+    np.testing.assert_allclose(layer_transform(image), layer_transform(source))
+    assert image.data.max() > image.data.min() and labels.data.any()
