@@ -90,6 +90,10 @@ class TrainConfig:
                 raise ConfigError(f"{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"EMA decay must be in [0, 1), got {self.ema_decay}")
+        factor = 2 ** (len(MODEL_SIZES[self.model_size][0]) - 1)
+        if self.image_size % factor:
+            raise ConfigError(f"image size {self.image_size} must be a multiple of {factor} for model size "
+                              f"{self.model_size!r}")
         if self.learning_rate <= 0 or self.grad_clip <= 0 or self.checkpoint_every < 0:
             raise ConfigError("learning rate and gradient clip must be > 0, checkpoint interval >= 0")
 
