@@ -3,7 +3,8 @@
 Built-in strategies live in ordinary modules listed in :data:`BUILTIN_PLUGINS` and
 are registered through the same hooks as third-party plugins, which are loaded from
 the entry-point group ``zeroshot`` unless the environment variable
-``ZEROSHOT_DISABLE_PLUGINS`` is set to a non-empty value other than ``0``.
+``ZEROSHOT_DISABLE_PLUGINS`` is set to a non-empty value other than ``0``,
+``false`` or ``no``.
 
 Examples
 --------
@@ -166,6 +167,34 @@ def plugins_disabled() -> bool:
     return value not in ("", "0", "false", "no")
 
 
+def _entry_point_plugins() -> list[tuple[object, str, str]]:
+    """Load every ``zeroshot`` entry point of every installed distribution.
+
+    Unlike pluggy's ``load_setuptools_entrypoints``, two packages may use the same
+    entry-point name: each is loaded and attributed to its own distribution.
+
+    Raises
+    ------
+    PluginError
+        If an entry point fails to import.
+    """
+    found: list[tuple[object, str, str]] = []
+    seen: set[tuple[str, str]] = set()
+    for dist in metadata.distributions():
+        package = dist.metadata["name"] or "unknown"
+        for entry_point in dist.entry_points:
+            if entry_point.group != hookspecs.PROJECT_NAME or (package, entry_point.name) in seen:
+                continue
+            seen.add((package, entry_point.name))
+            try:
+                plugin = entry_point.load()
+            except Exception as exc:  # a broken third-party plugin must not break the tool silently
+                raise PluginError(f"plugin {entry_point.name!r} of {package} failed to load: {exc}; "
+                                  f"set {DISABLE_ENV}=1 to skip third-party plugins") from None
+            found.append((plugin, package, dist.version))
+    return found
+
+
 def build_registries(extra_plugins: tuple[object, ...] = (), load_entry_points: bool | None = None) -> Registries:
     """Create a fresh plugin manager and fill both registries.
 
@@ -183,23 +212,22 @@ def build_registries(extra_plugins: tuple[object, ...] = (), load_entry_points: 
     """
     manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     manager.add_hookspecs(hookspecs)
+    own = _own_distribution()
+    origins: dict[int, tuple[str, str]] = {}
     for module_name in BUILTIN_PLUGINS:
         manager.register(importlib.import_module(module_name), name=module_name)
     for plugin in extra_plugins:
         manager.register(plugin)
+        origins[id(plugin)] = (getattr(plugin, "__name__", type(plugin).__name__), "")
     if load_entry_points is None:
         load_entry_points = not plugins_disabled()
     if load_entry_points:
-        try:
-            manager.load_setuptools_entrypoints(hookspecs.PROJECT_NAME)
-        except Exception as exc:  # a broken third-party plugin must not break the tool
-            raise PluginError(f"a 'zeroshot' plugin failed to load: {exc}; "
-                              f"set {DISABLE_ENV}=1 to skip third-party plugins") from None
+        for plugin, package, version in _entry_point_plugins():
+            if manager.is_registered(plugin):
+                continue
+            manager.register(plugin, name=f"{package}:{getattr(plugin, '__name__', id(plugin))}")
+            origins[id(plugin)] = (package, version)
 
-    origins: dict[int, tuple[str, str]] = {}
-    for plugin, dist in manager.list_plugin_distinfo():
-        origins[id(plugin)] = (dist.project_name if hasattr(dist, "project_name") else dist.metadata["name"], dist.version)
-    own = _own_distribution()
 
     guidance = Registry("guidance")
     segmenters = Registry("segmenter")
