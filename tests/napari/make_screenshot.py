@@ -54,13 +54,16 @@ def main(model: str | None) -> Path:
     run = widget.start()
     _wait(app, lambda: not run.running)
     from napari_zeroshot._preview import MASK_ROLE, owned_layers
-    from napari_zeroshot._results import TRANSLATION_ROLE
+    from napari_zeroshot._results import SEGMENTATION_ROLE, TRANSLATION_ROLE
 
     # side by side: source + contour preview | translation + segmentation (mask preview hidden)
     [mask] = owned_layers(viewer, MASK_ROLE)
     viewer.layers.move(viewer.layers.index(mask), len(viewer.layers))
     mask.visible = False
     viewer.layers.selection.active = owned_layers(viewer, TRANSLATION_ROLE)[0]
+    for labels in owned_layers(viewer, SEGMENTATION_ROLE):
+        labels.contour = 1  # outlines, so the translation stays visible
+        labels.opacity = 0.8
     viewer.camera.orientation2d = ("up", "right")  # anterior up
     viewer.grid.enabled = True
     viewer.grid.stride = 2
@@ -68,6 +71,12 @@ def main(model: str | None) -> Path:
         app.processEvents()
         time.sleep(0.05)
     viewer.reset_view()
+    for toast in QApplication.allWidgets():  # start-up notifications would hide part of the canvas
+        if type(toast).__name__ == "NapariQtNotification":
+            toast.close()
+    for _ in range(10):
+        app.processEvents()
+        time.sleep(0.05)
     shot = np.asarray(viewer.screenshot(canvas_only=False, flash=False))
     image = PILImage.fromarray(shot[..., :3]).quantize(colors=128, method=PILImage.Quantize.MEDIANCUT)
     OUT.parent.mkdir(parents=True, exist_ok=True)
