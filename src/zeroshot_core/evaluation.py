@@ -3,8 +3,8 @@
 :func:`evaluate` runs the classical baselines (:mod:`zeroshot_core.baselines`) and the
 diffusion guidances (:func:`zeroshot_core.translation.translate_iter`, one model per
 guidance) on the same source, segments every output with one fitted segmenter state
-and scores it against the reference labels and the real target. Writing the report is
-:mod:`zeroshot_core.report`'s job.
+and scores it against the reference labels and the real target. The result types and
+writing them (JSON, Markdown, PNG, NIfTI) live in :mod:`zeroshot_core.report`.
 
 Protocol (recorded in :attr:`EvaluationResult.protocol`)
 --------------------------------------------------------
@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -45,151 +45,19 @@ from zeroshot_core.errors import ConfigError, InputError, ZeroshotError
 from zeroshot_core.model_store import ModelCard
 from zeroshot_core.models import LoadedModel, load_model
 from zeroshot_core.plugins import guidance_registry, segmenter_registry
+from zeroshot_core.report import EvaluationResult, MethodResult
 from zeroshot_core.training import resolve_device
 from zeroshot_core.translation import (TranslateOptions, TranslationResult, as_source_volume, source_mask,
                                        translate_iter)
 from zeroshot_core.volumes import Normalisation, Volume, as_volume, load_volume, slicing_axis
 
-__all__ = ["BASELINES", "DEFAULT_METHODS", "STATUSES", "MethodResult", "EvaluationResult", "evaluate",
-           "kmeans_reference"]
+__all__ = ["BASELINES", "DEFAULT_METHODS", "MethodResult", "EvaluationResult", "evaluate", "kmeans_reference"]
 
 BASELINES = ("identity", "histmatch", "shape")
 """Classical methods that need no model."""
 DEFAULT_METHODS = ("identity", "histmatch", "shape", "none", "contour", "lmi")
-STATUSES = ("ok", "skipped", "failed")
 DEFAULT_PERCENTILES = (0.5, 99.5)
 ProgressFn = Callable[[str, float], None]
-
-
-@dataclass(frozen=True, eq=False)
-class MethodResult:
-    """Scores and outputs of one method.
-
-    Attributes
-    ----------
-    method : str
-    status : {"ok", "skipped", "failed"}
-    reason : str
-        Why a method was skipped or failed (empty when ``ok``).
-    dice, assd_mm : mapping of int to float
-        Per reference label; ``nan`` undefined, ``inf`` ASSD for a label missing on one side.
-    mean_dice, mean_assd_mm, psnr, ssim, wall_time_s : float
-    model : str or None
-        Model folder used (diffusion methods).
-    translation : Volume or None
-        The output on the source grid.
-    labels : ndarray of int16 or None
-        Its segmentation (0 outside the scoring region).
-
-    Raises
-    ------
-    ConfigError
-        Unknown status, a Dice outside [0, 1], negative time, or ``ok`` without outputs.
-    """
-
-    method: str
-    status: str = "ok"
-    reason: str = ""
-    dice: Mapping[int, float] = field(default_factory=dict)
-    mean_dice: float = float("nan")
-    assd_mm: Mapping[int, float] = field(default_factory=dict)
-    mean_assd_mm: float = float("nan")
-    psnr: float = float("nan")
-    ssim: float = float("nan")
-    wall_time_s: float = 0.0
-    model: str | None = None
-    translation: Volume | None = field(default=None, repr=False)
-    labels: np.ndarray | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        if not self.method:
-            raise ConfigError("a method result needs a method name")
-        if self.status not in STATUSES:
-            raise ConfigError(f"method status must be one of {', '.join(STATUSES)}, got {self.status!r}")
-        if self.status != "ok" and not self.reason:
-            raise ConfigError(f"method {self.method!r} is {self.status} but no reason is given")
-        if self.status == "ok" and (self.translation is None or self.labels is None):
-            raise ConfigError(f"method {self.method!r} is ok but has no translation or labels")
-        values = list(self.dice.values()) + [self.mean_dice]
-        if any(not np.isnan(v) and not 0.0 <= v <= 1.0 for v in values):
-            raise ConfigError(f"method {self.method!r}: Dice values must lie in [0, 1], got {values}")
-        if not self.wall_time_s >= 0.0:
-            raise ConfigError(f"method {self.method!r}: wall time must be >= 0, got {self.wall_time_s}")
-
-    def scores(self) -> dict[str, Any]:
-        """JSON-ready scores (no arrays); non-finite floats are kept as floats."""
-        return {"method": self.method, "status": self.status, "reason": self.reason,
-                "dice": {str(k): v for k, v in self.dice.items()}, "mean_dice": self.mean_dice,
-                "assd_mm": {str(k): v for k, v in self.assd_mm.items()}, "mean_assd_mm": self.mean_assd_mm,
-                "psnr_db": self.psnr, "ssim": self.ssim, "wall_time_s": self.wall_time_s, "model": self.model}
-
-
-@dataclass(frozen=True, eq=False)
-class EvaluationResult:
-    """Everything :func:`evaluate` found, ready for :mod:`zeroshot_core.report`.
-
-    Attributes
-    ----------
-    methods : tuple of MethodResult
-        In the requested order.
-    target : MethodResult
-        The segmenter on the real target (``"target"``): the ceiling of any translation.
-    slices : tuple of int
-        Evaluated slice indices along ``axis``.
-    axis : int
-    spacing : tuple of float
-        Voxel size (mm) from the affine.
-    label_names : mapping of int to str
-    protocol : mapping
-        How the scores were computed (region, segmenter source, histogram reference...).
-    source, target_volume : Volume
-    reference_labels : ndarray of int16
-    region : ndarray of bool
-        The scoring region.
-
-    Raises
-    ------
-    ConfigError
-        No methods, duplicate names, or no evaluated slices.
-    """
-
-    methods: tuple[MethodResult, ...]
-    target: MethodResult
-    slices: tuple[int, ...]
-    axis: int
-    spacing: tuple[float, float, float]
-    label_names: Mapping[int, str]
-    protocol: Mapping[str, Any]
-    source: Volume = field(repr=False)
-    target_volume: Volume = field(repr=False)
-    reference_labels: np.ndarray = field(repr=False)
-    region: np.ndarray = field(repr=False)
-
-    def __post_init__(self) -> None:
-        names = [m.method for m in self.methods]
-        if not names or len(set(names)) != len(names):
-            raise ConfigError(f"an evaluation needs distinct methods, got {names}")
-        if not self.slices:
-            raise ConfigError("an evaluation needs at least one evaluated slice")
-
-    def method(self, name: str) -> MethodResult:
-        """The result of method ``name``.
-
-        Raises
-        ------
-        ConfigError
-            If ``name`` was not evaluated.
-        """
-        for result in self.methods:
-            if result.method == name:
-                return result
-        raise ConfigError(f"method {name!r} was not evaluated; evaluated: {', '.join(m.method for m in self.methods)}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary (scores and protocol, no arrays)."""
-        return {"slices": list(self.slices), "axis": self.axis, "spacing_mm": list(self.spacing),
-                "label_names": {str(k): v for k, v in self.label_names.items()}, "protocol": dict(self.protocol),
-                "methods": [m.scores() for m in self.methods], "target": self.target.scores()}
 
 
 def kmeans_reference(centres: Sequence[float], size: int = 3000) -> np.ndarray:

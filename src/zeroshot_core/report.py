@@ -1,7 +1,8 @@
-"""Writing an :class:`~zeroshot_core.evaluation.EvaluationResult`: JSON, Markdown, PNG figure, NIfTI.
+"""The record of an evaluation and its files: JSON, Markdown table, PNG figure, NIfTI.
 
-Every file is written atomically (:func:`zeroshot_core.volumes.atomic_write`). The JSON is
-strict: ``nan`` becomes ``null`` and infinities the strings ``"inf"`` / ``"-inf"``.
+:class:`MethodResult` and :class:`EvaluationResult` hold what
+:func:`zeroshot_core.evaluation.evaluate` found; :func:`write_report` writes them. Every
+file is written atomically (:func:`zeroshot_core.volumes.atomic_write`). The JSON is strict: ``nan`` becomes ``null`` and infinities the strings ``"inf"`` / ``"-inf"``.
 The figure is composed with numpy and written with imageio (Pillow, an imageio
 dependency, draws the captions), one row per method that produced an output:
 source | translation | real target | segmentation, at the middle evaluated slice, and a
@@ -13,16 +14,151 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
-from zeroshot_core.errors import InputError
-from zeroshot_core.evaluation import EvaluationResult, MethodResult
-from zeroshot_core.volumes import atomic_write, save_volume
+from zeroshot_core.errors import ConfigError, InputError
+from zeroshot_core.volumes import Volume, atomic_write, save_volume
 
-__all__ = ["format_table", "to_json", "write_report", "render_figure", "LABEL_COLOURS"]
+__all__ = ["STATUSES", "MethodResult", "EvaluationResult", "format_table", "to_json", "write_report",
+           "render_figure", "LABEL_COLOURS"]
+
+STATUSES = ("ok", "skipped", "failed")
+
+
+@dataclass(frozen=True, eq=False)
+class MethodResult:
+    """Scores and outputs of one method.
+
+    Attributes
+    ----------
+    method : str
+    status : {"ok", "skipped", "failed"}
+    reason : str
+        Why a method was skipped or failed (empty when ``ok``).
+    dice, assd_mm : mapping of int to float
+        Per reference label; ``nan`` undefined, ``inf`` ASSD for a label missing on one side.
+    mean_dice, mean_assd_mm, psnr, ssim, wall_time_s : float
+    model : str or None
+        Model folder used (diffusion methods).
+    translation : Volume or None
+        The output on the source grid.
+    labels : ndarray of int16 or None
+        Its segmentation (0 outside the scoring region).
+
+    Raises
+    ------
+    ConfigError
+        Unknown status, a Dice outside [0, 1], negative time, or ``ok`` without outputs.
+    """
+
+    method: str
+    status: str = "ok"
+    reason: str = ""
+    dice: Mapping[int, float] = field(default_factory=dict)
+    mean_dice: float = float("nan")
+    assd_mm: Mapping[int, float] = field(default_factory=dict)
+    mean_assd_mm: float = float("nan")
+    psnr: float = float("nan")
+    ssim: float = float("nan")
+    wall_time_s: float = 0.0
+    model: str | None = None
+    translation: Volume | None = field(default=None, repr=False)
+    labels: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.method:
+            raise ConfigError("a method result needs a method name")
+        if self.status not in STATUSES:
+            raise ConfigError(f"method status must be one of {', '.join(STATUSES)}, got {self.status!r}")
+        if self.status != "ok" and not self.reason:
+            raise ConfigError(f"method {self.method!r} is {self.status} but no reason is given")
+        if self.status == "ok" and (self.translation is None or self.labels is None):
+            raise ConfigError(f"method {self.method!r} is ok but has no translation or labels")
+        values = list(self.dice.values()) + [self.mean_dice]
+        if any(not np.isnan(v) and not 0.0 <= v <= 1.0 for v in values):
+            raise ConfigError(f"method {self.method!r}: Dice values must lie in [0, 1], got {values}")
+        if not self.wall_time_s >= 0.0:
+            raise ConfigError(f"method {self.method!r}: wall time must be >= 0, got {self.wall_time_s}")
+
+    def scores(self) -> dict[str, Any]:
+        """JSON-ready scores (no arrays); non-finite floats are kept as floats."""
+        return {"method": self.method, "status": self.status, "reason": self.reason,
+                "dice": {str(k): v for k, v in self.dice.items()}, "mean_dice": self.mean_dice,
+                "assd_mm": {str(k): v for k, v in self.assd_mm.items()}, "mean_assd_mm": self.mean_assd_mm,
+                "psnr_db": self.psnr, "ssim": self.ssim, "wall_time_s": self.wall_time_s, "model": self.model}
+
+
+@dataclass(frozen=True, eq=False)
+class EvaluationResult:
+    """Everything :func:`zeroshot_core.evaluation.evaluate` found.
+
+    Attributes
+    ----------
+    methods : tuple of MethodResult
+        In the requested order.
+    target : MethodResult
+        The segmenter on the real target (``"target"``): the ceiling of any translation.
+    slices : tuple of int
+        Evaluated slice indices along ``axis``.
+    axis : int
+    spacing : tuple of float
+        Voxel size (mm) from the affine.
+    label_names : mapping of int to str
+    protocol : mapping
+        How the scores were computed (region, segmenter source, histogram reference...).
+    source, target_volume : Volume
+    reference_labels : ndarray of int16
+    region : ndarray of bool
+        The scoring region.
+
+    Raises
+    ------
+    ConfigError
+        No methods, duplicate names, or no evaluated slices.
+    """
+
+    methods: tuple[MethodResult, ...]
+    target: MethodResult
+    slices: tuple[int, ...]
+    axis: int
+    spacing: tuple[float, float, float]
+    label_names: Mapping[int, str]
+    protocol: Mapping[str, Any]
+    source: Volume = field(repr=False)
+    target_volume: Volume = field(repr=False)
+    reference_labels: np.ndarray = field(repr=False)
+    region: np.ndarray = field(repr=False)
+
+    def __post_init__(self) -> None:
+        names = [m.method for m in self.methods]
+        if not names or len(set(names)) != len(names):
+            raise ConfigError(f"an evaluation needs distinct methods, got {names}")
+        if not self.slices:
+            raise ConfigError("an evaluation needs at least one evaluated slice")
+
+    def method(self, name: str) -> MethodResult:
+        """The result of method ``name``.
+
+        Raises
+        ------
+        ConfigError
+            If ``name`` was not evaluated.
+        """
+        for result in self.methods:
+            if result.method == name:
+                return result
+        raise ConfigError(f"method {name!r} was not evaluated; evaluated: {', '.join(m.method for m in self.methods)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (scores and protocol, no arrays)."""
+        return {"slices": list(self.slices), "axis": self.axis, "spacing_mm": list(self.spacing),
+                "label_names": {str(k): v for k, v in self.label_names.items()}, "protocol": dict(self.protocol),
+                "methods": [m.scores() for m in self.methods], "target": self.target.scores()}
+
 
 LABEL_COLOURS = np.array([[0, 0, 0], [70, 130, 230], [110, 200, 110], [245, 225, 120],
                           [230, 110, 90], [190, 120, 220]], np.uint8)
