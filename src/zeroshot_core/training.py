@@ -21,7 +21,7 @@ from safetensors.torch import load_file
 
 from zeroshot_core.errors import ConfigError, ModelError
 from zeroshot_core.mask import MaskParams
-from zeroshot_core.model_store import (DEFAULT_NOISE_SCHEDULE, MODEL_SIZES, ModelCard, build_unet,
+from zeroshot_core.model_store import (DEFAULT_NOISE_SCHEDULE, MODEL_SIZES, WEIGHTS_FILE, ModelCard, build_unet,
                                        read_card, save_model, save_tensors, unet_config, write_json)
 from zeroshot_core.plugins import guidance_registry, segmenter_registry
 from zeroshot_core.training_data import TrainingSet, augment, collect_files, load_training_set
@@ -148,13 +148,17 @@ def _hardware(device: torch.device) -> str:
     return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
-def _save_state(out: Path, unet, ema, optimizer, step: int, wall: float) -> None:
+def _save_state(out: Path, unet, optimizer, step: int, wall: float) -> None:
+    """Raw weights (float32) and AdamW moments (bfloat16: fp32 range, half the size).
+
+    The EMA weights are the model's own ``model.safetensors``, saved beside it.
+    """
     tensors = {f"model.{k}": v for k, v in unet.state_dict().items()}
-    tensors.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
     opt_state = optimizer.state_dict()
     for index, values in opt_state["state"].items():
         for key, value in values.items():
-            tensors[f"opt.{index}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
+            value = value if torch.is_tensor(value) else torch.tensor(value)
+            tensors[f"opt.{index}.{key}"] = value.to(torch.bfloat16) if value.is_floating_point() and value.ndim else value
     save_tensors(out / STATE_TENSORS, tensors)
     write_json(out / STATE_JSON, {"step": step, "wall_time_s": wall, "param_groups": [
         {k: v for k, v in g.items() if k != "params"} for g in opt_state["param_groups"]]})
@@ -164,15 +168,17 @@ def _load_state(out: Path, unet, ema, optimizer) -> tuple[int, float]:
     try:
         meta = json.loads((out / STATE_JSON).read_text())
         tensors = load_file(str(out / STATE_TENSORS))
+        ema_state = load_file(str(out / WEIGHTS_FILE))
     except (OSError, ValueError) as exc:
         raise ModelError(f"{out}: cannot resume ({exc}); start without --resume") from None
-    unet.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+    unet.load_state_dict({k[6:]: v.float() if v.is_floating_point() else v
+                          for k, v in tensors.items() if k.startswith("model.")})
+    ema.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ema_state.items()})
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
         if key.startswith("opt."):
             _, index, name = key.split(".", 2)
-            state.setdefault(int(index), {})[name] = value
+            state.setdefault(int(index), {})[name] = value.float() if value.is_floating_point() else value
     groups = optimizer.state_dict()["param_groups"]
     for group, saved in zip(groups, meta.get("param_groups", [])):
         group.update(saved)
@@ -245,7 +251,7 @@ def train_iter(targets: Sequence[str | os.PathLike], out: str | os.PathLike, con
 
     def checkpoint() -> None:
         save_model(out, ema, card())
-        _save_state(out, unet, ema, optimizer, step, wall_before + time.perf_counter() - started)
+        _save_state(out, unet, optimizer, step, wall_before + time.perf_counter() - started)
 
     unet.train()
     while step < config.max_steps:
