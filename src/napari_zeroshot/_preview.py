@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
+from napari.qt.threading import create_worker
 from qtpy.QtCore import QTimer
 
 from napari_zeroshot._layers import OWNER_KEY, layer_transform
@@ -80,7 +81,8 @@ class PreviewController:
     report : callable
         Receives a one-line status message (``""`` when all is well).
     parent : QObject, optional
-        Owner of the debounce timer (the widget), so it dies with the widget.
+        Owner of the debounce timer (the widget); once it is destroyed, results
+        still arriving from a worker are dropped.
     """
 
     def __init__(self, viewer: Any, source: Callable[[], Any],
@@ -95,6 +97,14 @@ class PreviewController:
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
         self._timer.timeout.connect(self.refresh)
+        self._worker: Any = None
+        self._pending = False
+        self._closed = False
+        if parent is not None:
+            parent.destroyed.connect(self._close)
+
+    def _close(self, *_: Any) -> None:
+        self._closed = True
 
     def schedule(self) -> None:
         """Refresh soon (merges bursts of events)."""
@@ -111,24 +121,58 @@ class PreviewController:
             for layer in owned_layers(self._viewer, role):
                 self._viewer.layers.remove(layer)
 
+    @property
+    def busy(self) -> bool:
+        """Whether a preview is being computed in the background."""
+        return self._worker is not None
+
     def refresh(self) -> None:
-        """Recompute the preview of the current slice now."""
+        """Recompute the preview of the current slice (in a worker thread).
+
+        The slice is read on the GUI thread; the mask and guidance map (LMI takes
+        seconds) are computed in a ``thread_worker`` so the viewer stays responsive.
+        A request arriving while one is computed runs when it finishes (latest wins).
+        """
+        if self._closed:
+            return
         layer = self._source()
         if not self.enabled or layer is None:
             self.clear()
             return
+        if self._worker is not None:
+            self._pending = True
+            return
         try:
             guidance, mask_params, guidance_params = self._settings()
             plane = current_plane(layer, self._viewer.dims)
-            mask2d, guidance_map = compute_preview(plane.image(layer.data), guidance, mask_params,
-                                                   guidance_params)
+            image = np.array(plane.image(layer.data), dtype=np.float32)
         except ZeroshotError as exc:
             self._report(f"preview: {exc}")
             return
-        except Exception as exc:  # a broken third-party guidance must not break the widget
+        worker = create_worker(compute_preview, image, guidance, mask_params, guidance_params,
+                               _start_thread=False, _ignore_errors=True)
+        worker.returned.connect(lambda out: self._apply(layer, plane, *out))
+        worker.errored.connect(self._failed)
+        worker.finished.connect(self._finished)
+        self._worker = worker
+        worker.start()
+
+    def _failed(self, exc: BaseException) -> None:
+        if isinstance(exc, ZeroshotError):
+            self._report(f"preview: {exc}")
+        else:  # a broken third-party guidance must not break the widget
             first = (str(exc).strip().splitlines() or [""])[0]
             self._report(f"preview failed ({type(exc).__name__}: {first})")
-            return
+
+    def _finished(self) -> None:
+        self._worker = None
+        if self._pending and not self._closed:
+            self._pending = False
+            self.refresh()
+
+    def _apply(self, layer: Any, plane: Plane, mask2d: np.ndarray, guidance_map: np.ndarray | None) -> None:
+        if self._closed or not self.enabled or self._pending or self._source() is not layer:
+            return  # stale: a newer request follows, or the preview was switched off
         self._report("")
         self._show(layer, plane, MASK_ROLE, mask2d)
         if guidance_map is None:

@@ -13,7 +13,7 @@ from napari_helpers import messages
 from napari_zeroshot._controls import SCOPE_SLICE, SCOPE_VOLUME
 from napari_zeroshot._layers import layer_transform
 from napari_zeroshot._model_choice import FOLDER
-from napari_zeroshot._preview import GUIDANCE_ROLE, MASK_ROLE, owned_layers
+from napari_zeroshot._preview import GUIDANCE_ROLE, MASK_ROLE, is_owned, owned_layers
 from napari_zeroshot._results import SEGMENTATION_ROLE, TRANSLATION_ROLE
 from napari_zeroshot._widget import FROM_MODEL, TranslationWidget
 from zeroshot_core import plugins
@@ -195,11 +195,14 @@ def test_run_translates_the_slice_and_adds_layers_on_the_source_grid(docked, tin
     assert saved.shape == original.shape
 
     # re-running replaces the plugin's layers, never the user's
-    count = len(viewer.layers)
+    def not_preview():
+        return [layer for layer in viewer.layers if not is_owned(layer, MASK_ROLE, GUIDANCE_ROLE)]
+
+    count = len(not_preview())
     widget.sampling.seed.value = 7
     run = widget.start()
     _wait_done(qtbot, run)
-    assert len(viewer.layers) == count
+    assert len(not_preview()) == count
     assert len(owned_layers(viewer, TRANSLATION_ROLE)) == 1 and len(owned_layers(viewer, SEGMENTATION_ROLE)) == 1
     assert owned_layers(viewer, TRANSLATION_ROLE)[0] is not image
     assert user in viewer.layers and np.all(user.data == 0)
@@ -295,3 +298,14 @@ def test_a_2d_image_layer_translates_to_a_2d_layer(make_napari_viewer, tiny_mode
     assert image.data.shape == plane.shape and labels.data.shape == plane.shape
     np.testing.assert_allclose(layer_transform(image), layer_transform(source))
     assert image.data.max() > image.data.min() and labels.data.any()
+
+
+def test_lmi_preview_is_computed_off_the_gui_thread(docked, qtbot):
+    viewer, widget = docked
+    qtbot.waitUntil(lambda: bool(owned_layers(viewer, MASK_ROLE)))
+    widget.guidance.value = "lmi"
+    qtbot.waitUntil(lambda: widget._previewer.busy)
+    qtbot.waitUntil(lambda: bool(owned_layers(viewer, GUIDANCE_ROLE)), timeout=60_000)
+    [lmi] = owned_layers(viewer, GUIDANCE_ROLE)
+    assert lmi.data.max() > lmi.data.min()
+    qtbot.waitUntil(lambda: not widget._previewer.busy, timeout=60_000)
