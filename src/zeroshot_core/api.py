@@ -21,15 +21,16 @@ from zeroshot_core.mask import MaskParams, filter_mask
 from zeroshot_core.model_store import read_card
 from zeroshot_core.models import LoadedModel, bundled_model_dirs, load_model
 from zeroshot_core.plugins import guidance_registry, segmenter_registry
+from zeroshot_core.sampling import SCHEDULER_NAMES
 from zeroshot_core.training import TrainConfig, TrainProgress, train_iter
 from zeroshot_core.translation import (Progress, TranslateOptions, TranslationResult, as_source_volume,
                                        source_mask, translate_iter)
 from zeroshot_core.volumes import Normalisation, Volume, slicing_axis
 
 __all__ = [
-    "ConsistencyParams", "LoadedModel", "MaskParams", "Progress", "TrainConfig", "TrainProgress",
-    "TranslateOptions", "TranslationResult", "list_models", "load_model", "preview", "segment",
-    "train", "train_iter", "translate", "translate_iter",
+    "SCHEDULER_NAMES", "ConsistencyParams", "LoadedModel", "MaskParams", "Progress", "TrainConfig",
+    "TrainProgress", "TranslateOptions", "TranslationResult", "list_models", "load_model", "preview",
+    "read_card", "segment", "train", "train_iter", "translate", "translate_iter",
 ]
 
 
