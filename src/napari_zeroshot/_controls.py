@@ -12,10 +12,10 @@ from typing import Callable
 
 from magicgui.widgets import CheckBox, ComboBox, Label, SpinBox, Widget
 
-from zeroshot_core.api import ConsistencyParams, MaskParams, TranslateOptions
+from zeroshot_core.api import SCHEDULER_NAMES, ConsistencyParams, MaskParams, TranslateOptions
 
 #: Schedulers offered in the drop-down (the names ``TranslateOptions`` accepts).
-SCHEDULERS = ("ddim", "dpm", "ddpm", "sde")
+SCHEDULERS = tuple(SCHEDULER_NAMES)
 #: Devices offered in the drop-down.
 DEVICES = ("auto", "cpu", "cuda", "mps")
 #: Scope choices: translate the slice on screen or the whole volume.
