@@ -1,0 +1,128 @@
+"""The ``zeroshot demo`` and ``zeroshot evaluate`` commands."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from zeroshot_core.cli import main
+from zeroshot_core.cli_commands import central_slices, discover_models, model_folders
+from zeroshot_core.errors import ModelError
+from zeroshot_core.evaluation import DEFAULT_METHODS
+from zeroshot_core.sample_data import sample_paths
+
+REPORT_FILES = ("evaluation.json", "evaluation.md", "evaluation.png")
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory, tiny_contour_model, tiny_none_model):
+    """A folder with model subfolders (contour, none) and a non-model folder to ignore."""
+    root = tmp_path_factory.mktemp("models_dir")
+    (root / "a_contour").symlink_to(tiny_contour_model, target_is_directory=True)
+    (root / "b_none").symlink_to(tiny_none_model, target_is_directory=True)
+    (root / "notes").mkdir()
+    return root
+
+
+def _methods(report) -> dict[str, str]:
+    return {m["method"]: m["status"] for m in json.loads(report.read_text())["methods"]}
+
+
+def test_demo_with_tiny_models(models_dir, tmp_path, capsys):
+    out = tmp_path / "demo"
+    code = main(["-q", "demo", "--out", str(out), "--models-dir", str(models_dir), "--steps", "2",
+                 "--slices", "38:41"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    for name in REPORT_FILES:
+        assert (out / "pd" / name).is_file()
+    for method in ("identity", "histmatch", "shape", "none", "contour"):
+        assert (out / "pd" / "nifti" / f"{method}_translation.nii.gz").is_file()
+        assert (out / "pd" / "nifti" / f"{method}_labels.nii.gz").is_file()
+    assert _methods(out / "pd" / "evaluation.json") == {**{m: "ok" for m in DEFAULT_METHODS}, "lmi": "skipped"}
+    assert "3 slices (38..40) along axis 2" in printed and "2 ddim steps" in printed
+    for method in DEFAULT_METHODS:
+        assert f"| {method} " in printed
+    assert "lmi: skipped" in printed and not (out / "t2").exists()
+
+
+def test_demo_without_models_runs_the_baselines_and_fails_in_one_line(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "demo"
+    code = main(["-q", "demo", "--out", str(out), "--models-dir", str(empty), "--slices", "39,40",
+                 "--source", "all"])
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert code == 2 and err.startswith("zeroshot: error:") and "\n" not in err and "Traceback" not in err
+    assert "--models-dir" in err and "zeroshot train" in err and "skipped" in err
+    for source in ("pd", "t2"):
+        statuses = _methods(out / source / "evaluation.json")
+        assert statuses == {"identity": "ok", "histmatch": "ok", "shape": "ok",
+                            "none": "skipped", "contour": "skipped", "lmi": "skipped"}
+        assert all((out / source / name).is_file() for name in REPORT_FILES)
+    assert "none: skipped — no model" in captured.out and "T2 -> T1" in captured.out
+
+
+def test_demo_with_a_missing_models_dir(tmp_path, capsys):
+    code = main(["-q", "demo", "--out", str(tmp_path / "o"), "--models-dir", str(tmp_path / "nowhere")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "models folder not found" in err and "\n" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_evaluate_command(tiny_contour_model, tmp_path, capsys):
+    paths = sample_paths()
+    out = tmp_path / "eval"
+    code = main(["-q", "evaluate", "--source", str(paths["t2"]), "--target", str(paths["t1"]),
+                 "--labels", str(paths["labels"]), "--model", str(tiny_contour_model),
+                 "--methods", "identity,contour", "--out", str(out), "--steps", "2", "--slices", "39,40",
+                 "--device", "cpu"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    report = json.loads((out / "evaluation.json").read_text())
+    assert [m["method"] for m in report["methods"]] == ["identity", "contour"]
+    assert all(m["status"] == "ok" for m in report["methods"]) and report["slices"] == [39, 40]
+    assert report["methods"][1]["model"] == str(tiny_contour_model)
+    assert "| contour " in printed and (out / "nifti" / "contour_labels.nii.gz").is_file()
+
+
+def test_evaluate_with_a_model_of_the_wrong_guidance_fails_in_one_line(tiny_contour_model, tmp_path, capsys):
+    paths = sample_paths()
+    code = main(["-q", "evaluate", "--source", str(paths["pd"]), "--target", str(paths["t1"]),
+                 "--labels", str(paths["labels"]), "--model", str(tiny_contour_model), "--methods", "identity,none",
+                 "--out", str(tmp_path / "eval"), "--steps", "2", "--slices", "40"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "no diffusion method ran" in err and "contour" in err and "\n" not in err
+    assert _methods(tmp_path / "eval" / "evaluation.json") == {"identity": "ok", "none": "failed"}
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--methods", "identity,bogus"], "methods must be"),
+    (["--slices", "4x"], "--slices"),
+    (["--steps", "0"], "steps must be"),
+])
+def test_evaluate_bad_arguments(argv, fragment, tmp_path, capsys):
+    paths = sample_paths()
+    code = main(["-q", "evaluate", "--source", str(paths["pd"]), "--target", str(paths["t1"]),
+                 "--labels", str(paths["labels"]), "--out", str(tmp_path / "eval"), *argv])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and fragment in err and "\n" not in err
+    assert not (tmp_path / "eval").exists()
+
+
+def test_discover_models_picks_one_folder_per_guidance(models_dir, tiny_contour_model, tiny_none_model):
+    found = discover_models(model_folders(str(models_dir)))
+    assert found == {"contour": models_dir / "a_contour", "none": models_dir / "b_none"}
+    with pytest.raises(ModelError, match="not found"):
+        model_folders(str(models_dir / "missing"))
+
+
+def test_central_slices():
+    region = np.zeros((4, 4, 30), bool)
+    region[:, :, 10:20] = True
+    assert central_slices(region, 2, 4) == (13, 14, 15, 16)
+    assert central_slices(region, 2, 50) == tuple(range(30))
+    assert central_slices(np.zeros((4, 4, 6), bool), 2, 2) == (2, 3)
