@@ -199,8 +199,10 @@ def test_gradients_flow_to_both_inputs():
 
     a = torch.tensor(rng.uniform(-0.8, 0.8, (1, 1, 5, 6)), requires_grad=True)
     b = torch.tensor(rng.uniform(-0.8, 0.8, (1, 1, 5, 6)), requires_grad=True)
-    assert torch.autograd.gradcheck(
-        lambda u, v: local_mutual_information(u, v, search_radius=0, bins=5, tile=3), (a, b), atol=1e-5)
+    for options in ({"search_radius": 0, "bins": 5, "tile": 3},
+                    {"search_radius": 1, "bins": 6, "normalized": True},
+                    {"patch_size": 5, "search_radius": 1, "bins": 4, "padding": "replicate", "tile": 4}):
+        assert torch.autograd.gradcheck(lambda u, v: local_mutual_information(u, v, **options), (a, b), atol=1e-5)
 
 
 def test_gradient_is_finite_for_constant_and_saturated_images():

@@ -30,10 +30,12 @@ Properties (tested in ``tests/test_local_mi.py``):
 
 Implementation: the Gaussian bin weights of both images are computed once; for each
 of the ``(2r+1)²`` search offsets the outer product of the weights is box-summed over
-the patch (separable sums of shifted slices), which gives the joint histograms of all pixels at
-once. The work runs over square tiles whose size is chosen from a memory budget;
-with gradients enabled each tile is checkpointed so that memory stays bounded in
-the backward pass too.
+the patch (separable sums of shifted slices), which gives the joint histograms of
+all pixels at once. The work runs over square tiles whose size is chosen from a
+memory budget, and each tile only uses the block of bins within reach of the
+intensities it contains (other bins carry weights below 1e-10). The backward pass is
+written by hand and recomputes each tile's histograms, so memory stays bounded with
+gradients too.
 
 Examples
 --------
@@ -53,7 +55,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.checkpoint import checkpoint
+from torch.autograd.function import once_differentiable
 
 from zeroshot_core.errors import ConfigError
 
@@ -235,11 +237,10 @@ def _box_sum(a: torch.Tensor, size: int) -> torch.Tensor:
     """
     for dim in (-3, -2):
         length = a.shape[dim] - size + 1
-        power, width, offset, remaining, total = a, 1, 0, size, None
+        parts, power, width, offset, remaining = [], a, 1, 0, size
         while True:
             if remaining & 1:
-                part = power.narrow(dim, offset, length)
-                total = part if total is None else total + part
+                parts.append(power.narrow(dim, offset, length))
                 offset += width
             remaining >>= 1
             if not remaining:
@@ -247,37 +248,115 @@ def _box_sum(a: torch.Tensor, size: int) -> torch.Tensor:
             keep = power.shape[dim] - width
             power = power.narrow(dim, 0, keep) + power.narrow(dim, width, keep)
             width *= 2
-        a = total
+        a = parts[0] if len(parts) == 1 else parts[0] + parts[1]
+        for part in parts[2:]:
+            a += part  # a is a fresh sum here, never the input
     return a
+
+
+def _log(values: torch.Tensor) -> torch.Tensor:
+    # On CPU numpy's SIMD log is 2-3x faster than torch's (torch 2.x), and the log of
+    # K² histogram cells per pixel and offset is the largest single cost.
+    if values.device.type == "cpu":
+        return torch.from_numpy(np.log(values.detach().numpy()))
+    return values.log()
+
+
+class _SumXLogX(torch.autograd.Function):
+    """``Σ c log c`` over the last dim (``c > 0``), with ``∂/∂c = log c + 1``."""
+
+    @staticmethod
+    def forward(ctx: Any, counts: torch.Tensor) -> torch.Tensor:
+        logs = _log(counts)
+        ctx.save_for_backward(logs)
+        return (counts * logs).sum(-1)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        (logs,) = ctx.saved_tensors
+        return grad[..., None] * (logs + 1.0)
 
 
 def _entropy(counts: torch.Tensor, n: int) -> torch.Tensor:
     """Entropy (nats) over the last dim of histograms whose counts sum to ``n``."""
-    return math.log(n) - (counts * counts.log()).sum(-1) / n
+    return math.log(n) - _SumXLogX.apply(counts) / n
 
 
-def _tile_lmi(wx: torch.Tensor, wy: torch.Tensor, hx: torch.Tensor, hy: torch.Tensor,
-              patch: int, radius: int, normalized: bool) -> torch.Tensor:
-    """Max over search offsets of the MI for one tile.
+def _joint_counts(wx: torch.Tensor, wy_d: torch.Tensor, patch: int) -> torch.Tensor:
+    """Joint histograms (counts, flattened ``Kx·Ky``) of every patch pair at one offset."""
+    return _box_sum((wx[..., :, None] * wy_d[..., None, :]).flatten(-2), patch)
 
-    ``wx`` (b, th+2h, tw+2h, K) and ``hx`` (b, th, tw) cover the tile; ``wy`` and ``hy``
-    cover it plus ``radius`` on each side.
+
+class _TileLMI(torch.autograd.Function):
+    """Max over search offsets of the MI for one tile, with a hand-written backward.
+
+    ``wx`` (b, th+2h, tw+2h, Kx) and ``hx`` (b, th, tw) cover the tile; ``wy`` (Ky
+    bins) and ``hy`` cover it plus ``radius`` on each side. ``Kx``/``Ky`` may be the
+    subsets of bins that carry weight in this tile. Only the inputs and the winning
+    offset per pixel are kept for the backward pass, which recomputes the joint
+    histograms offset by offset: memory stays bounded by the tile.
     """
-    n = patch * patch
-    th, tw = hx.shape[-2:]
-    rows, cols = wx.shape[1], wx.shape[2]
-    wx_outer = wx[..., :, None]
-    best = None
-    for dy in range(2 * radius + 1):
-        for dx in range(2 * radius + 1):
-            wy_d = wy[:, dy:dy + rows, dx:dx + cols, None, :]
-            joint = _box_sum((wx_outer * wy_d).flatten(-2), patch)
+
+    @staticmethod
+    def forward(ctx: Any, wx: torch.Tensor, wy: torch.Tensor, hx: torch.Tensor, hy: torch.Tensor,
+                patch: int, radius: int, normalized: bool) -> torch.Tensor:
+        th, tw = hx.shape[-2:]
+        rows, cols = wx.shape[1], wx.shape[2]
+        best = winner = None
+        for index, (dy, dx) in enumerate(_offsets(radius)):
             hy_d = hy[:, dy:dy + th, dx:dx + tw]
-            mi = hx + hy_d - _entropy(joint, n)
+            mi = hx + hy_d - _entropy(_joint_counts(wx, wy[:, dy:dy + rows, dx:dx + cols], patch), patch * patch)
             if normalized:
                 mi = 2.0 * mi / (hx + hy_d).clamp_min(1e-12)
-            best = mi if best is None else torch.maximum(best, mi)
-    return best
+            if best is None:
+                best, winner = mi, torch.zeros(mi.shape, dtype=torch.uint8, device=mi.device)
+            else:
+                better = mi > best
+                best = torch.where(better, mi, best)
+                winner.masked_fill_(better, index)
+        ctx.save_for_backward(wx, wy, hx, hy, winner)
+        ctx.options = (patch, radius, normalized)
+        return best
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        wx, wy, hx, hy, winner = ctx.saved_tensors
+        patch, radius, normalized = ctx.options
+        n, th, tw = patch * patch, hx.shape[-2], hx.shape[-1]
+        rows, cols = wx.shape[1], wx.shape[2]
+        grad_wx, grad_wy = torch.zeros_like(wx), torch.zeros_like(wy)
+        grad_hx, grad_hy = torch.zeros_like(hx), torch.zeros_like(hy)
+        for index, (dy, dx) in enumerate(_offsets(radius)):
+            g = torch.where(winner == index, grad, 0.0)
+            if not bool(g.any()):
+                continue
+            wy_d = wy[:, dy:dy + rows, dx:dx + cols]
+            hy_d = hy[:, dy:dy + th, dx:dx + tw]
+            joint = _joint_counts(wx, wy_d, patch)
+            logs = _log(joint)
+            if normalized:
+                h_joint = math.log(n) - (joint * logs).sum(-1) / n  # m = 2 I / D with I = hx + hy - H_joint, D = hx + hy
+                total = (hx + hy_d).clamp_min(1e-12)
+                g_marginal = g * (2.0 / total) * (1.0 - (hx + hy_d - h_joint) / total)
+                g_joint = g * (-2.0 / total)
+            else:
+                g_marginal, g_joint = g, -g
+            grad_hx += g_marginal
+            grad_hy[:, dy:dy + th, dx:dx + tw] += g_marginal
+            # dH_joint/dcount = -(log count + 1) / n, spread back over each patch (box transpose)
+            g_counts = logs.add_(1.0).mul_((g_joint * (-1.0 / n))[..., None])
+            pad = patch - 1
+            g_product = _box_sum(F.pad(g_counts, (0, 0, pad, pad, pad, pad)), patch)
+            g_product = g_product.view(*g_product.shape[:-1], wx.shape[-1], wy.shape[-1])
+            grad_wx += (g_product * wy_d[..., None, :]).sum(-1)
+            grad_wy[:, dy:dy + rows, dx:dx + cols] += (g_product * wx[..., :, None]).sum(-2)
+        return grad_wx, grad_wy, grad_hx, grad_hy, None, None, None
+
+
+def _offsets(radius: int) -> list[tuple[int, int]]:
+    """Search offsets as start indices into the radius-padded ``y`` arrays."""
+    return [(dy, dx) for dy in range(2 * radius + 1) for dx in range(2 * radius + 1)]
 
 
 def _tile_shape(batch: int, height: int, width: int, halo: int, bins: int,
@@ -296,31 +375,55 @@ def _tile_shape(batch: int, height: int, width: int, halo: int, bins: int,
     return chunk, th, tw
 
 
+def _bin_margin(params: LMIParams) -> int:
+    """Bins beyond this index distance from a value's nearest bin get weight < 1e-10."""
+    ratio = params.sigma * (params.bins - 1) / 2.0  # bandwidth in bin spacings
+    return math.ceil(math.sqrt(0.25 + 2.0 * math.log(1e10) * ratio * ratio) - 0.5)
+
+
+def _nearest_bin(image: torch.Tensor, bins: int) -> torch.Tensor:
+    return ((image[:, 0] + 1.0) * ((bins - 1) / 2.0)).round().clamp(0, bins - 1)
+
+
 def _lmi(x: torch.Tensor, y: torch.Tensor, params: LMIParams, tile: int | None) -> torch.Tensor:
     batch, _, height, width = x.shape
-    h, r, p = params.patch_size // 2, params.search_radius, params.patch_size
+    h, r, p, bins = params.patch_size // 2, params.search_radius, params.patch_size, params.bins
     n = p * p
-    wx = _soft_bins(_pad(x, h, params.padding), params.bins, params.sigma)
-    wy = _soft_bins(_pad(y, h + r, params.padding), params.bins, params.sigma)
+    xp, yp = _pad(x, h, params.padding), _pad(y, h + r, params.padding)
+    wx, wy = _soft_bins(xp, bins, params.sigma), _soft_bins(yp, bins, params.sigma)
     hx = _entropy(_box_sum(wx, p), n)          # (B, H, W)
     hy = _entropy(_box_sum(wy, p), n)          # (B, H + 2r, W + 2r)
-    chunk, th, tw = _tile_shape(batch, height, width, h, params.bins, tile, x.device)
-    track = torch.is_grad_enabled() and (wx.requires_grad or wy.requires_grad)
-    out_batches = []
-    for b0 in range(0, batch, chunk):
-        bs = slice(b0, b0 + chunk)
-        out_rows = []
-        for r0 in range(0, height, th):
-            r1 = min(height, r0 + th)
-            row_tiles = []
-            for c0 in range(0, width, tw):
-                c1 = min(width, c0 + tw)
-                args = (wx[bs, r0:r1 + 2 * h, c0:c1 + 2 * h], wy[bs, r0:r1 + 2 * (h + r), c0:c1 + 2 * (h + r)],
-                        hx[bs, r0:r1, c0:c1], hy[bs, r0:r1 + 2 * r, c0:c1 + 2 * r], p, r, params.normalized)
-                if track:
-                    row_tiles.append(checkpoint(_tile_lmi, *args, use_reentrant=False))
-                else:
-                    row_tiles.append(_tile_lmi(*args))
-            out_rows.append(torch.cat(row_tiles, dim=-1))
-        out_batches.append(torch.cat(out_rows, dim=-2))
-    return torch.cat(out_batches, dim=0)[:, None]
+    chunk, th, tw = _tile_shape(batch, height, width, h, bins, tile, x.device)
+    tiles = [(slice(b0, b0 + chunk), slice(r0, min(height, r0 + th)), slice(c0, min(width, c0 + tw)))
+             for b0 in range(0, batch, chunk) for r0 in range(0, height, th) for c0 in range(0, width, tw)]
+
+    def regions(bs: slice, rs: slice, cs: slice, halo: int) -> tuple[slice, slice, slice]:
+        return bs, slice(rs.start, rs.stop + 2 * halo), slice(cs.start, cs.stop + 2 * halo)
+
+    # Only the bins near the intensities present in a tile carry weight there: restrict
+    # the K × K joint histograms to that block (exact up to weights below 1e-10).
+    margin = _bin_margin(params)
+    if 2 * margin + 1 < bins:
+        bx, by = _nearest_bin(xp.detach(), bins), _nearest_bin(yp.detach(), bins)
+        extremes = torch.stack([torch.stack([bx[regions(*t, h)].amin(), bx[regions(*t, h)].amax(),
+                                             by[regions(*t, h + r)].amin(), by[regions(*t, h + r)].amax()])
+                                for t in tiles]).tolist()  # one device sync for all tiles
+        blocks = [(slice(max(0, int(a) - margin), int(b) + margin + 1),
+                   slice(max(0, int(c) - margin), int(d) + margin + 1)) for a, b, c, d in extremes]
+    else:
+        blocks = [(slice(None), slice(None))] * len(tiles)
+
+    results = []
+    for (bs, rs, cs), (kx, ky) in zip(tiles, blocks):
+        args = (wx[regions(bs, rs, cs, h)][..., kx], wy[regions(bs, rs, cs, h + r)][..., ky],
+                hx[bs, rs, cs], hy[regions(bs, rs, cs, r)], p, r, params.normalized)
+        results.append(_TileLMI.apply(*args))
+    rows_per_chunk, cols = -(-height // th), -(-width // tw)
+    return _assemble(results, rows_per_chunk, cols)
+
+
+def _assemble(results: list[torch.Tensor], rows: int, cols: int) -> torch.Tensor:
+    """Concatenate per-tile maps, listed batch-chunk-, row-, column-major, into (B, 1, H, W)."""
+    grid = [torch.cat(results[i:i + cols], dim=-1) for i in range(0, len(results), cols)]
+    chunks = [torch.cat(grid[i:i + rows], dim=-2) for i in range(0, len(grid), rows)]
+    return torch.cat(chunks, dim=0)[:, None]
