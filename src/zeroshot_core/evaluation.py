@@ -294,9 +294,9 @@ def evaluate(source: Volume | str | os.PathLike | np.ndarray, target: Volume | s
     target_units = Normalisation(**card.target_intensity) if card else Normalisation(-1.0, 1.0)
     src_norm = Normalisation.fit(src.data, scorer.percentiles, filter_mask if filter_mask.any() else None).apply(src.data)
 
+    report = progress or (lambda name, fraction: None)
     results: list[MethodResult] = []
     for method in methods:
-        report = progress or (lambda name, fraction: None)
         report(method, 0.0)
         started = time.perf_counter()
         if method in BASELINES:
