@@ -42,25 +42,34 @@ def phantom(size: int, seed: int = 0) -> np.ndarray:
     return np.clip(image + 0.05 * rng.standard_normal(image.shape), -1, 1)
 
 
-def timed(fn, repeats: int, sync=lambda: None) -> float:
-    """Median wall time of ``fn`` over ``repeats`` runs after one warm-up."""
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def timed(fn, repeats: int, device: torch.device, warm_up: bool = True) -> float:
+    """Median time of ``fn`` over ``repeats`` runs.
+
+    On CPU this is the process's CPU time (the runs are single-threaded unless
+    ``--threads`` says otherwise), which other jobs on a shared machine disturb far
+    less than wall time; on CUDA it is wall time with synchronisation.
+    """
+    if device.type == "cuda":
+        clock, sync = time.perf_counter, torch.cuda.synchronize
+    else:
+        clock, sync = time.process_time, (lambda: None)
+    if warm_up:
         fn()
         sync()
-        times.append(time.perf_counter() - start)
+    times = []
+    for _ in range(repeats):
+        start = clock()
+        fn()
+        sync()
+        times.append(clock() - start)
     return statistics.median(times)
 
 
-def bench_reference(size: int) -> float:
+def bench_reference(size: int, repeats: int) -> float:
     x = phantom(size, 1)
     y = np.cos(3 * x)  # another "modality": non-monotone remapping
-    start = time.perf_counter()
-    reference_lmi(x, y, **OPTIONS)
-    return size * size / (time.perf_counter() - start) / 1e6
+    seconds = timed(lambda: reference_lmi(x, y, **OPTIONS), repeats, torch.device("cpu"), warm_up=False)
+    return size * size / seconds / 1e6
 
 
 def bench_vectorised(device: torch.device, image: str, size: int, batch: int, repeats: int,
@@ -73,7 +82,6 @@ def bench_vectorised(device: torch.device, image: str, size: int, batch: int, re
         x, y = (torch.rand(2, size, size, generator=generator) * 2 - 1).to(device)
     x = x.expand(batch, 1, size, size).contiguous()
     y = y.expand(batch, 1, size, size).contiguous()
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def run() -> None:
         if backward:
@@ -83,14 +91,14 @@ def bench_vectorised(device: torch.device, image: str, size: int, batch: int, re
             with torch.no_grad():
                 local_mutual_information(x, y, **OPTIONS)
 
-    return batch * size * size / timed(run, repeats, sync) / 1e6
+    return batch * size * size / timed(run, repeats, device) / 1e6
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--size", type=int, nargs="+", default=[128, 256], help="image sizes for the vectorised runs")
-    parser.add_argument("--reference-size", type=int, default=32, help="image size for the plain loop")
+    parser.add_argument("--reference-size", type=int, default=24, help="image size for the plain loop")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -99,9 +107,9 @@ def main(argv: list[str] | None = None) -> None:
     error = np.abs(local_mutual_information(small, torch.cos(3 * small), **OPTIONS).numpy()
                    - reference_lmi(small.numpy(), np.cos(3 * small.numpy()), **OPTIONS)).max()
     print(f"LMI {OPTIONS}, torch {torch.__version__}, {args.threads} CPU thread(s), "
-          f"load average {os.getloadavg()[0]:.2f}; max |vectorised - reference| = {error:.1e}")
-    reference = bench_reference(args.reference_size)
-    print(f"reference loop (numpy, {args.reference_size}²): {reference:.5f} MP/s")
+          f"load average {os.getloadavg()[0]:.2f} (CPU rates from process CPU time); max |vectorised - reference| = {error:.1e}")
+    reference = bench_reference(args.reference_size, args.repeats)
+    print(f"reference loop (numpy, {args.reference_size}², CPU): {reference:.5f} MP/s")
 
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     print(f"{'device':<6} {'image':<8} {'size':>5} {'batch':>5} {'pass':<8} {'MP/s':>9} {'× reference':>12}")

@@ -287,76 +287,104 @@ def _joint_counts(wx: torch.Tensor, wy_d: torch.Tensor, patch: int) -> torch.Ten
     return _box_sum((wx[..., :, None] * wy_d[..., None, :]).flatten(-2), patch)
 
 
-class _TileLMI(torch.autograd.Function):
-    """Max over search offsets of the MI for one tile, with a hand-written backward.
+def _offsets(radius: int) -> list[tuple[int, int]]:
+    """Search offsets as start indices into the radius-padded ``y`` arrays."""
+    return [(dy, dx) for dy in range(2 * radius + 1) for dx in range(2 * radius + 1)]
 
-    ``wx`` (b, th+2h, tw+2h, Kx) and ``hx`` (b, th, tw) cover the tile; ``wy`` (Ky
-    bins) and ``hy`` cover it plus ``radius`` on each side. ``Kx``/``Ky`` may be the
-    subsets of bins that carry weight in this tile. Only the inputs and the winning
-    offset per pixel are kept for the backward pass, which recomputes the joint
-    histograms offset by offset: memory stays bounded by the tile.
+
+@dataclass(frozen=True)
+class _Tile:
+    """Index expressions of one tile into the padded arrays (see :func:`_plan`)."""
+
+    out: tuple[slice, slice, slice]      # into hx and the output, (B, H, W)
+    wx: tuple[slice, slice, slice, slice]  # into wx, (B, H + 2h, W + 2h, K), bins included
+    wy: tuple[slice, slice, slice, slice]  # into wy, (B, H + 2h + 2r, W + 2h + 2r, K)
+    hy: tuple[slice, slice, slice]       # into hy, (B, H + 2r, W + 2r)
+
+
+def _tile_forward(wx: torch.Tensor, wy: torch.Tensor, hx: torch.Tensor, hy: torch.Tensor,
+                  patch: int, radius: int, normalized: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Max over search offsets of the MI for one tile, and the winning offset per pixel."""
+    th, tw = hx.shape[-2:]
+    rows, cols = wx.shape[1], wx.shape[2]
+    best = winner = None
+    for index, (dy, dx) in enumerate(_offsets(radius)):
+        hy_d = hy[:, dy:dy + th, dx:dx + tw]
+        mi = hx + hy_d - _entropy(_joint_counts(wx, wy[:, dy:dy + rows, dx:dx + cols], patch), patch * patch)
+        if normalized:
+            mi = 2.0 * mi / (hx + hy_d).clamp_min(1e-12)
+        if best is None:
+            best, winner = mi, torch.zeros(mi.shape, dtype=torch.int16, device=mi.device)
+        else:
+            better = mi > best
+            best = torch.where(better, mi, best)
+            winner.masked_fill_(better, index)
+    return best, winner
+
+
+def _tile_backward(grad: torch.Tensor, winner: torch.Tensor, wx: torch.Tensor, wy: torch.Tensor,
+                   hx: torch.Tensor, hy: torch.Tensor, grads: tuple[torch.Tensor, ...],
+                   patch: int, radius: int, normalized: bool) -> None:
+    """Add one tile's gradients into the views ``grads`` of (wx, wy, hx, hy)."""
+    grad_wx, grad_wy, grad_hx, grad_hy = grads
+    n, th, tw = patch * patch, hx.shape[-2], hx.shape[-1]
+    rows, cols = wx.shape[1], wx.shape[2]
+    for index, (dy, dx) in enumerate(_offsets(radius)):
+        g = torch.where(winner == index, grad, 0.0)
+        if not bool(g.any()):
+            continue
+        wy_d, hy_d = wy[:, dy:dy + rows, dx:dx + cols], hy[:, dy:dy + th, dx:dx + tw]
+        joint = _joint_counts(wx, wy_d, patch)
+        logs = _log(joint)
+        if normalized:  # m = 2 I / D with I = hx + hy - H_joint and D = hx + hy
+            total = (hx + hy_d).clamp_min(1e-12)
+            h_joint = math.log(n) - (joint * logs).sum(-1) / n
+            g_marginal = g * (2.0 / total) * (1.0 - (hx + hy_d - h_joint) / total)
+            g_joint = g * (-2.0 / total)
+        else:
+            g_marginal, g_joint = g, -g
+        grad_hx += g_marginal
+        grad_hy[:, dy:dy + th, dx:dx + tw] += g_marginal
+        # dH_joint/dcount = -(log count + 1) / n, spread back over each patch (box transpose)
+        g_counts = logs.add_(1.0).mul_((g_joint * (-1.0 / n))[..., None])
+        pad = patch - 1
+        g_product = _box_sum(F.pad(g_counts, (0, 0, pad, pad, pad, pad)), patch)
+        g_product = g_product.view(*g_product.shape[:-1], wx.shape[-1], wy.shape[-1])
+        grad_wx += (g_product * wy_d[..., None, :]).sum(-1)
+        grad_wy[:, dy:dy + rows, dx:dx + cols] += (g_product * wx[..., :, None]).sum(-2)
+
+
+class _LMIMap(torch.autograd.Function):
+    """The LMI map from bin weights and marginal entropies, tile by tile.
+
+    Only the inputs and the winning offset per pixel are kept for the backward pass,
+    which recomputes each tile's joint histograms and adds its gradients in place:
+    memory stays bounded by one tile plus arrays the size of the inputs.
     """
 
     @staticmethod
     def forward(ctx: Any, wx: torch.Tensor, wy: torch.Tensor, hx: torch.Tensor, hy: torch.Tensor,
-                patch: int, radius: int, normalized: bool) -> torch.Tensor:
-        th, tw = hx.shape[-2:]
-        rows, cols = wx.shape[1], wx.shape[2]
-        best = winner = None
-        for index, (dy, dx) in enumerate(_offsets(radius)):
-            hy_d = hy[:, dy:dy + th, dx:dx + tw]
-            mi = hx + hy_d - _entropy(_joint_counts(wx, wy[:, dy:dy + rows, dx:dx + cols], patch), patch * patch)
-            if normalized:
-                mi = 2.0 * mi / (hx + hy_d).clamp_min(1e-12)
-            if best is None:
-                best, winner = mi, torch.zeros(mi.shape, dtype=torch.uint8, device=mi.device)
-            else:
-                better = mi > best
-                best = torch.where(better, mi, best)
-                winner.masked_fill_(better, index)
+                tiles: list[_Tile], patch: int, radius: int, normalized: bool) -> torch.Tensor:
+        out = torch.empty_like(hx)
+        winner = torch.empty(hx.shape, dtype=torch.int16, device=hx.device)
+        for tile in tiles:
+            out[tile.out], winner[tile.out] = _tile_forward(wx[tile.wx], wy[tile.wy], hx[tile.out], hy[tile.hy],
+                                                            patch, radius, normalized)
         ctx.save_for_backward(wx, wy, hx, hy, winner)
-        ctx.options = (patch, radius, normalized)
-        return best
+        ctx.options = (tiles, patch, radius, normalized)
+        return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         wx, wy, hx, hy, winner = ctx.saved_tensors
-        patch, radius, normalized = ctx.options
-        n, th, tw = patch * patch, hx.shape[-2], hx.shape[-1]
-        rows, cols = wx.shape[1], wx.shape[2]
-        grad_wx, grad_wy = torch.zeros_like(wx), torch.zeros_like(wy)
-        grad_hx, grad_hy = torch.zeros_like(hx), torch.zeros_like(hy)
-        for index, (dy, dx) in enumerate(_offsets(radius)):
-            g = torch.where(winner == index, grad, 0.0)
-            if not bool(g.any()):
-                continue
-            wy_d = wy[:, dy:dy + rows, dx:dx + cols]
-            hy_d = hy[:, dy:dy + th, dx:dx + tw]
-            joint = _joint_counts(wx, wy_d, patch)
-            logs = _log(joint)
-            if normalized:
-                h_joint = math.log(n) - (joint * logs).sum(-1) / n  # m = 2 I / D with I = hx + hy - H_joint, D = hx + hy
-                total = (hx + hy_d).clamp_min(1e-12)
-                g_marginal = g * (2.0 / total) * (1.0 - (hx + hy_d - h_joint) / total)
-                g_joint = g * (-2.0 / total)
-            else:
-                g_marginal, g_joint = g, -g
-            grad_hx += g_marginal
-            grad_hy[:, dy:dy + th, dx:dx + tw] += g_marginal
-            # dH_joint/dcount = -(log count + 1) / n, spread back over each patch (box transpose)
-            g_counts = logs.add_(1.0).mul_((g_joint * (-1.0 / n))[..., None])
-            pad = patch - 1
-            g_product = _box_sum(F.pad(g_counts, (0, 0, pad, pad, pad, pad)), patch)
-            g_product = g_product.view(*g_product.shape[:-1], wx.shape[-1], wy.shape[-1])
-            grad_wx += (g_product * wy_d[..., None, :]).sum(-1)
-            grad_wy[:, dy:dy + rows, dx:dx + cols] += (g_product * wx[..., :, None]).sum(-2)
-        return grad_wx, grad_wy, grad_hx, grad_hy, None, None, None
-
-
-def _offsets(radius: int) -> list[tuple[int, int]]:
-    """Search offsets as start indices into the radius-padded ``y`` arrays."""
-    return [(dy, dx) for dy in range(2 * radius + 1) for dx in range(2 * radius + 1)]
+        tiles, patch, radius, normalized = ctx.options
+        grads = tuple(torch.zeros_like(t) for t in (wx, wy, hx, hy))
+        for tile in tiles:
+            views = (grads[0][tile.wx], grads[1][tile.wy], grads[2][tile.out], grads[3][tile.hy])
+            _tile_backward(grad[tile.out], winner[tile.out], wx[tile.wx], wy[tile.wy], hx[tile.out],
+                           hy[tile.hy], views, patch, radius, normalized)
+        return (*grads, None, None, None, None)
 
 
 def _tile_shape(batch: int, height: int, width: int, halo: int, bins: int,
@@ -381,49 +409,41 @@ def _bin_margin(params: LMIParams) -> int:
     return math.ceil(math.sqrt(0.25 + 2.0 * math.log(1e10) * ratio * ratio) - 0.5)
 
 
-def _nearest_bin(image: torch.Tensor, bins: int) -> torch.Tensor:
-    return ((image[:, 0] + 1.0) * ((bins - 1) / 2.0)).round().clamp(0, bins - 1)
+def _plan(xp: torch.Tensor, yp: torch.Tensor, params: LMIParams, tile: int | None) -> list[_Tile]:
+    """Split the output into tiles and pick, per tile, the bins within reach of its intensities."""
+    batch, _, height, width = xp.shape
+    h, r, bins = params.patch_size // 2, params.search_radius, params.bins
+    height, width = height - 2 * h, width - 2 * h
+    chunk, th, tw = _tile_shape(batch, height, width, h, bins, tile, xp.device)
+    boxes = [(slice(b0, b0 + chunk), r0, min(height, r0 + th), c0, min(width, c0 + tw))
+             for b0 in range(0, batch, chunk) for r0 in range(0, height, th) for c0 in range(0, width, tw)]
+
+    def region(bs: slice, r0: int, r1: int, c0: int, c1: int, halo: int) -> tuple[slice, slice, slice]:
+        return bs, slice(r0, r1 + 2 * halo), slice(c0, c1 + 2 * halo)
+
+    margin = _bin_margin(params)
+    if 2 * margin + 1 < bins:
+        def nearest(image: torch.Tensor) -> torch.Tensor:
+            return ((image.detach()[:, 0] + 1.0) * ((bins - 1) / 2.0)).round().clamp(0, bins - 1)
+
+        bx, by = nearest(xp), nearest(yp)
+        extremes = torch.stack([torch.stack([bx[region(*b, h)].amin(), bx[region(*b, h)].amax(),
+                                             by[region(*b, h + r)].amin(), by[region(*b, h + r)].amax()])
+                                for b in boxes]).tolist()  # one device sync for all tiles
+        blocks = [(slice(max(0, int(lo_x) - margin), int(hi_x) + margin + 1),
+                   slice(max(0, int(lo_y) - margin), int(hi_y) + margin + 1))
+                  for lo_x, hi_x, lo_y, hi_y in extremes]
+    else:
+        blocks = [(slice(None), slice(None))] * len(boxes)
+    return [_Tile(out=(b[0], slice(b[1], b[2]), slice(b[3], b[4])), wx=(*region(*b, h), kx),
+                  wy=(*region(*b, h + r), ky), hy=region(*b, r)) for b, (kx, ky) in zip(boxes, blocks)]
 
 
 def _lmi(x: torch.Tensor, y: torch.Tensor, params: LMIParams, tile: int | None) -> torch.Tensor:
-    batch, _, height, width = x.shape
     h, r, p, bins = params.patch_size // 2, params.search_radius, params.patch_size, params.bins
-    n = p * p
     xp, yp = _pad(x, h, params.padding), _pad(y, h + r, params.padding)
     wx, wy = _soft_bins(xp, bins, params.sigma), _soft_bins(yp, bins, params.sigma)
-    hx = _entropy(_box_sum(wx, p), n)          # (B, H, W)
-    hy = _entropy(_box_sum(wy, p), n)          # (B, H + 2r, W + 2r)
-    chunk, th, tw = _tile_shape(batch, height, width, h, bins, tile, x.device)
-    tiles = [(slice(b0, b0 + chunk), slice(r0, min(height, r0 + th)), slice(c0, min(width, c0 + tw)))
-             for b0 in range(0, batch, chunk) for r0 in range(0, height, th) for c0 in range(0, width, tw)]
-
-    def regions(bs: slice, rs: slice, cs: slice, halo: int) -> tuple[slice, slice, slice]:
-        return bs, slice(rs.start, rs.stop + 2 * halo), slice(cs.start, cs.stop + 2 * halo)
-
-    # Only the bins near the intensities present in a tile carry weight there: restrict
-    # the K × K joint histograms to that block (exact up to weights below 1e-10).
-    margin = _bin_margin(params)
-    if 2 * margin + 1 < bins:
-        bx, by = _nearest_bin(xp.detach(), bins), _nearest_bin(yp.detach(), bins)
-        extremes = torch.stack([torch.stack([bx[regions(*t, h)].amin(), bx[regions(*t, h)].amax(),
-                                             by[regions(*t, h + r)].amin(), by[regions(*t, h + r)].amax()])
-                                for t in tiles]).tolist()  # one device sync for all tiles
-        blocks = [(slice(max(0, int(a) - margin), int(b) + margin + 1),
-                   slice(max(0, int(c) - margin), int(d) + margin + 1)) for a, b, c, d in extremes]
-    else:
-        blocks = [(slice(None), slice(None))] * len(tiles)
-
-    results = []
-    for (bs, rs, cs), (kx, ky) in zip(tiles, blocks):
-        args = (wx[regions(bs, rs, cs, h)][..., kx], wy[regions(bs, rs, cs, h + r)][..., ky],
-                hx[bs, rs, cs], hy[regions(bs, rs, cs, r)], p, r, params.normalized)
-        results.append(_TileLMI.apply(*args))
-    rows_per_chunk, cols = -(-height // th), -(-width // tw)
-    return _assemble(results, rows_per_chunk, cols)
-
-
-def _assemble(results: list[torch.Tensor], rows: int, cols: int) -> torch.Tensor:
-    """Concatenate per-tile maps, listed batch-chunk-, row-, column-major, into (B, 1, H, W)."""
-    grid = [torch.cat(results[i:i + cols], dim=-1) for i in range(0, len(results), cols)]
-    chunks = [torch.cat(grid[i:i + rows], dim=-2) for i in range(0, len(grid), rows)]
-    return torch.cat(chunks, dim=0)[:, None]
+    hx = _entropy(_box_sum(wx, p), p * p)          # (B, H, W)
+    hy = _entropy(_box_sum(wy, p), p * p)          # (B, H + 2r, W + 2r)
+    tiles = _plan(xp, yp, params, tile)
+    return _LMIMap.apply(wx, wy, hx, hy, tiles, p, r, params.normalized)[:, None]
