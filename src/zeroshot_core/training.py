@@ -130,7 +130,7 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def _fit_segmenters(names: Sequence[str], data: TrainingSet, seed: int) -> dict[str, Any]:
+def _fit_segmenters(names: Sequence[str], data: TrainingSet) -> dict[str, Any]:
     states: dict[str, Any] = {}
     images = [img[0].numpy() for img in data.images]
     masks = list(data.masks)
@@ -229,7 +229,9 @@ def train_iter(targets: Sequence[str | os.PathLike], out: str | os.PathLike, con
     step, wall_before = (_load_state(out, unet, ema, optimizer) if resume else (0, 0.0))
     if resume and (old := read_card(out)).guidance != config.guidance:
         raise ModelError(f"{out}: was trained with guidance {old.guidance!r}; resume with --guidance {old.guidance}")
-    segmenter_states = _fit_segmenters(config.segmenters, data, config.seed)
+    segmenter_states = _fit_segmenters(config.segmenters, data)
+    inside = data.images[:, 0].numpy()[data.masks]
+    quantiles = [round(float(q), 5) for q in np.quantile(inside, np.linspace(0, 1, 101))]
     generator = torch.Generator().manual_seed(config.seed + step)
     autocast = device.type == "cuda" and config.mixed_precision
     images = data.images.to(device)
@@ -246,6 +248,7 @@ def train_iter(targets: Sequence[str | os.PathLike], out: str | os.PathLike, con
             training={"files": [p.name for p in files], "slices": len(data), "steps": step,
                       "batch_size": config.batch_size, "learning_rate": config.learning_rate,
                       "ema_decay": config.ema_decay, "seed": config.seed, "augment": config.augment,
+                      "intensity_quantiles": quantiles,
                       "wall_time_s": round(wall_before + time.perf_counter() - started, 1),
                       "hardware": _hardware(device), "torch": torch.__version__})
 
