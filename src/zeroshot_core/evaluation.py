@@ -188,7 +188,7 @@ def _load_models(methods: Sequence[str], models: Mapping[str, Any], device: str)
             loaded[method] = f"no model for guidance {method!r}"
             continue
         try:
-            loaded[method] = load_model(given, method, torch_device)
+            loaded[method] = load_model(given, None, torch_device)
         except ZeroshotError as exc:
             loaded[method] = str(exc)
     return loaded
@@ -215,7 +215,8 @@ def evaluate(source: Volume | str | os.PathLike | np.ndarray, target: Volume | s
              methods: Sequence[str] = DEFAULT_METHODS, mask: Volume | str | os.PathLike | np.ndarray | None = None,
              options: TranslateOptions | None = None, segmenter: str = "kmeans", slices: Sequence[int] | None = None,
              histmatch_reference: np.ndarray | None = None, shape_cap_mm: float = 6.0,
-             progress: ProgressFn | None = None) -> EvaluationResult:
+             progress: ProgressFn | None = None,
+             variants: Mapping[str, tuple[str, Mapping[str, Any]]] | None = None) -> EvaluationResult:
     """Run, segment and score every method on one source/target pair.
 
     Parameters
@@ -245,6 +246,10 @@ def evaluate(source: Volume | str | os.PathLike | np.ndarray, target: Volume | s
         Saturation distance of the ``shape`` control.
     progress : callable, optional
         Called as ``progress(method, fraction)`` while each method runs.
+    variants : mapping of str to (guidance, params), optional
+        Extra method names that run a guidance with other parameters, e.g.
+        ``{"lmi-gradient": ("lmi", {"channels": False, "gradient_scale": 1.0})}``; their
+        models are looked up in ``models`` under the variant's name.
 
     Returns
     -------
@@ -257,7 +262,8 @@ def evaluate(source: Volume | str | os.PathLike | np.ndarray, target: Volume | s
     """
     options = options or TranslateOptions()
     methods = tuple(methods)
-    known = set(BASELINES) | set(guidance_registry().names())
+    variants = dict(variants or {})
+    known = set(BASELINES) | set(guidance_registry().names()) | set(variants)
     unknown = [m for m in methods if m not in known]
     if unknown or not methods or len(set(methods)) != len(methods):
         raise ConfigError(f"methods must be distinct names from {', '.join(sorted(known))}; got {', '.join(methods) or 'none'}")
@@ -313,7 +319,9 @@ def evaluate(source: Volume | str | os.PathLike | np.ndarray, target: Volume | s
             model = loaded[method]
             try:
                 outcome = None
-                for event in translate_iter(src, model, method, options):
+                guidance, params = variants.get(method, (method, {}))
+                run_options = replace(options, guidance_params={**options.guidance_params, **params})
+                for event in translate_iter(src, model, guidance, run_options):
                     if isinstance(event, TranslationResult):
                         outcome = event
                     else:
