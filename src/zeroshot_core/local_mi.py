@@ -62,7 +62,7 @@ from zeroshot_core.errors import ConfigError
 Padding = Literal["reflect", "replicate"]
 
 _WEIGHT_FLOOR = 1e-12  # keeps every histogram cell > 0, so log() and its gradient stay finite
-_CPU_BUDGET = 1 << 18  # elements of one offset's joint-histogram block; fits a CPU's L2 cache
+_CPU_BUDGET = 1 << 19  # elements of a tile's joint histograms (all offsets): cache-sized on CPU
 _CUDA_BUDGET = 1 << 26
 
 
@@ -304,22 +304,27 @@ class _Tile:
 
 def _tile_forward(wx: torch.Tensor, wy: torch.Tensor, hx: torch.Tensor, hy: torch.Tensor,
                   patch: int, radius: int, normalized: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Max over search offsets of the MI for one tile, and the winning offset per pixel."""
+    """Max over search offsets of the MI for one tile, and the winning offset per pixel.
+
+    All offsets are processed at once, stacked along dim 1.
+    """
+    hy_d, wy_d = _shifted(wx, wy, hx, hy, radius)
+    mi = hx[:, None] + hy_d - _entropy(_joint_counts(wx[:, None], wy_d, patch), patch * patch)
+    if normalized:
+        mi = 2.0 * mi / (hx[:, None] + hy_d).clamp_min(1e-12)
+    best, winner = mi.max(dim=1)
+    return best, winner
+
+
+def _shifted(wx: torch.Tensor, wy: torch.Tensor, hx: torch.Tensor, hy: torch.Tensor,
+             radius: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``hy`` and ``wy`` cut at every search offset, stacked along a new dim 1."""
     th, tw = hx.shape[-2:]
     rows, cols = wx.shape[1], wx.shape[2]
-    best = winner = None
-    for index, (dy, dx) in enumerate(_offsets(radius)):
-        hy_d = hy[:, dy:dy + th, dx:dx + tw]
-        mi = hx + hy_d - _entropy(_joint_counts(wx, wy[:, dy:dy + rows, dx:dx + cols], patch), patch * patch)
-        if normalized:
-            mi = 2.0 * mi / (hx + hy_d).clamp_min(1e-12)
-        if best is None:
-            best, winner = mi, torch.zeros(mi.shape, dtype=torch.int16, device=mi.device)
-        else:
-            better = mi > best
-            best = torch.where(better, mi, best)
-            winner.masked_fill_(better, index)
-    return best, winner
+    offsets = _offsets(radius)
+    hy_d = torch.stack([hy[:, dy:dy + th, dx:dx + tw] for dy, dx in offsets], dim=1)
+    wy_d = torch.stack([wy[:, dy:dy + rows, dx:dx + cols] for dy, dx in offsets], dim=1)
+    return hy_d, wy_d
 
 
 def _tile_backward(grad: torch.Tensor, winner: torch.Tensor, wx: torch.Tensor, wy: torch.Tensor,
@@ -329,29 +334,30 @@ def _tile_backward(grad: torch.Tensor, winner: torch.Tensor, wx: torch.Tensor, w
     grad_wx, grad_wy, grad_hx, grad_hy = grads
     n, th, tw = patch * patch, hx.shape[-2], hx.shape[-1]
     rows, cols = wx.shape[1], wx.shape[2]
-    for index, (dy, dx) in enumerate(_offsets(radius)):
-        g = torch.where(winner == index, grad, 0.0)
-        if not bool(g.any()):
-            continue
-        wy_d, hy_d = wy[:, dy:dy + rows, dx:dx + cols], hy[:, dy:dy + th, dx:dx + tw]
-        joint = _joint_counts(wx, wy_d, patch)
-        logs = _log(joint)
-        if normalized:  # m = 2 I / D with I = hx + hy - H_joint and D = hx + hy
-            total = (hx + hy_d).clamp_min(1e-12)
-            h_joint = math.log(n) - (joint * logs).sum(-1) / n
-            g_marginal = g * (2.0 / total) * (1.0 - (hx + hy_d - h_joint) / total)
-            g_joint = g * (-2.0 / total)
-        else:
-            g_marginal, g_joint = g, -g
-        grad_hx += g_marginal
-        grad_hy[:, dy:dy + th, dx:dx + tw] += g_marginal
-        # dH_joint/dcount = -(log count + 1) / n, spread back over each patch (box transpose)
-        g_counts = logs.add_(1.0).mul_((g_joint * (-1.0 / n))[..., None])
-        pad = patch - 1
-        g_product = _box_sum(F.pad(g_counts, (0, 0, pad, pad, pad, pad)), patch)
-        g_product = g_product.view(*g_product.shape[:-1], wx.shape[-1], wy.shape[-1])
-        grad_wx += (g_product * wy_d[..., None, :]).sum(-1)
-        grad_wy[:, dy:dy + rows, dx:dx + cols] += (g_product * wx[..., :, None]).sum(-2)
+    offsets = _offsets(radius)
+    hy_d, wy_d = _shifted(wx, wy, hx, hy, radius)
+    chosen = winner[:, None] == torch.arange(len(offsets), device=winner.device).view(1, -1, 1, 1)
+    g = torch.where(chosen, grad[:, None], 0.0)                 # (b, D, th, tw)
+    joint = _joint_counts(wx[:, None], wy_d, patch)
+    logs = _log(joint)
+    if normalized:  # m = 2 I / D with I = hx + hy - H_joint and D = hx + hy
+        total = (hx[:, None] + hy_d).clamp_min(1e-12)
+        h_joint = math.log(n) - (joint * logs).sum(-1) / n
+        g_marginal = g * (2.0 / total) * (1.0 - (hx[:, None] + hy_d - h_joint) / total)
+        g_joint = g * (-2.0 / total)
+    else:
+        g_marginal, g_joint = g, -g
+    grad_hx += g_marginal.sum(1)
+    # dH_joint/dcount = -(log count + 1) / n, spread back over each patch (box transpose)
+    g_counts = logs.add_(1.0).mul_((g_joint * (-1.0 / n))[..., None])
+    pad = patch - 1
+    g_product = _box_sum(F.pad(g_counts, (0, 0, pad, pad, pad, pad)), patch)
+    g_product = g_product.view(*g_product.shape[:-1], wx.shape[-1], wy.shape[-1])
+    grad_wx += (g_product * wy_d[..., None, :]).sum(-1).sum(1)
+    g_wy = (g_product * wx[:, None, ..., :, None]).sum(-2)      # (b, D, rows, cols, Ky)
+    for index, (dy, dx) in enumerate(offsets):
+        grad_hy[:, dy:dy + th, dx:dx + tw] += g_marginal[:, index]
+        grad_wy[:, dy:dy + rows, dx:dx + cols] += g_wy[:, index]
 
 
 class _LMIMap(torch.autograd.Function):
@@ -387,10 +393,10 @@ class _LMIMap(torch.autograd.Function):
         return (*grads, None, None, None, None)
 
 
-def _tile_shape(batch: int, height: int, width: int, halo: int, bins: int,
+def _tile_shape(batch: int, height: int, width: int, halo: int, bins: int, offsets: int,
                 tile: int | None, device: torch.device) -> tuple[int, int, int]:
-    """(batch chunk, tile rows, tile cols) so one offset's joint block fits the budget."""
-    budget = (_CUDA_BUDGET if device.type == "cuda" else _CPU_BUDGET) // (bins * bins)
+    """(batch chunk, tile rows, tile cols) so the joint histograms of a tile fit the budget."""
+    budget = (_CUDA_BUDGET if device.type == "cuda" else _CPU_BUDGET) // (bins * bins * offsets)
     if tile is not None:
         th, tw = min(tile, height), min(tile, width)
     elif (height + 2 * halo) * (width + 2 * halo) <= budget:
@@ -414,7 +420,7 @@ def _plan(xp: torch.Tensor, yp: torch.Tensor, params: LMIParams, tile: int | Non
     batch, _, height, width = xp.shape
     h, r, bins = params.patch_size // 2, params.search_radius, params.bins
     height, width = height - 2 * h, width - 2 * h
-    chunk, th, tw = _tile_shape(batch, height, width, h, bins, tile, xp.device)
+    chunk, th, tw = _tile_shape(batch, height, width, h, bins, (2 * r + 1) ** 2, tile, xp.device)
     boxes = [(slice(b0, b0 + chunk), r0, min(height, r0 + th), c0, min(width, c0 + tw))
              for b0 in range(0, batch, chunk) for r0 in range(0, height, th) for c0 in range(0, width, tw)]
 
