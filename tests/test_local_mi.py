@@ -265,6 +265,16 @@ def test_bad_inputs_raise_config_error(x, y):
         local_mutual_information(x, y)
 
 
+def test_empty_batch_and_nan():
+    assert local_mutual_information(torch.zeros(0, 1, 8, 8), torch.zeros(0, 1, 8, 8)).shape == (0, 1, 8, 8)
+    x = torch.zeros(10, 10)
+    x[5, 5] = float("nan")
+    out = local_mutual_information(x, torch.rand(10, 10))
+    assert out[5, 5].isnan() and out[0, 0].isfinite()
+    with pytest.raises(ConfigError):
+        local_mutual_information(torch.zeros(1, 1, 0, 8), torch.zeros(1, 1, 0, 8))
+
+
 def test_small_images_work_with_replicate_padding():
     x = torch.tensor([[0.0, 1.0], [-1.0, 0.5]])
     assert torch.isfinite(local_mutual_information(x, x, padding="replicate")).all()

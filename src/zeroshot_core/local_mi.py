@@ -28,8 +28,8 @@ Properties (tested in ``tests/test_local_mi.py``):
 - With only ``patch_size²`` samples the plug-in estimate is biased upwards: use
   larger patches or fewer bins where independence must read as zero.
 
-Implementation: the Gaussian bin weights of both images are computed once; for each
-of the ``(2r+1)²`` search offsets the outer product of the weights is box-summed over
+Implementation: the Gaussian bin weights of both images are computed once; for all
+``(2r+1)²`` search offsets at once the outer product of the weights is box-summed over
 the patch (separable sums of shifted slices), which gives the joint histograms of
 all pixels at once. The work runs over square tiles whose size is chosen from a
 memory budget, and each tile only uses the block of bins within reach of the
@@ -158,14 +158,16 @@ def local_mutual_information(
     patch_size, search_radius, bins, bandwidth, normalized, padding
         See :class:`LMIParams`.
     tile : int, optional
-        Edge length in pixels of the square output tiles processed at once (bounds
-        memory for large images; the result does not depend on it). ``None`` picks
-        it from a memory budget (small on CPU for cache locality, large on CUDA).
+        Edge length in pixels of the square output tiles processed at once; memory
+        grows with ``(2r+1)² · bins² · (tile + patch_size - 1)²``, the result does not
+        depend on it. ``None`` picks it from a memory budget (small on CPU for cache
+        locality, large on CUDA).
 
     Returns
     -------
     Tensor, same shape as ``x``
-        LMI in nats (or normalised MI in ``[0, 1]``), differentiable w.r.t. ``x`` and ``y``.
+        LMI in nats (or normalised MI in ``[0, 1]``), differentiable w.r.t. ``x`` and
+        ``y``; float32, or float64 if either input is. NaN where a patch holds NaN.
 
     Raises
     ------
@@ -195,7 +197,11 @@ def local_mutual_information(
         raise ConfigError(f"LMI needs images of one shape, got {tuple(x.shape)} and {tuple(y.shape)}")
     if xb.device != yb.device:
         raise ConfigError(f"LMI needs both images on one device, got {xb.device} and {yb.device}")
+    if 0 in xb.shape[-2:]:
+        raise ConfigError(f"LMI needs non-empty images, got shape {tuple(x.shape)}")
     dtype = torch.float64 if torch.float64 in (xb.dtype, yb.dtype) else torch.float32
+    if xb.shape[0] == 0:
+        return torch.zeros(x.shape, dtype=dtype, device=xb.device)
     result = _lmi(xb.to(dtype), yb.to(dtype), params, tile)
     return result[0, 0] if squeeze else result
 
@@ -430,7 +436,8 @@ def _plan(xp: torch.Tensor, yp: torch.Tensor, params: LMIParams, tile: int | Non
     margin = _bin_margin(params)
     if 2 * margin + 1 < bins:
         def nearest(image: torch.Tensor) -> torch.Tensor:
-            return ((image.detach()[:, 0] + 1.0) * ((bins - 1) / 2.0)).round().clamp(0, bins - 1)
+            index = ((image.detach()[:, 0] + 1.0) * ((bins - 1) / 2.0)).round().clamp(0, bins - 1)
+            return index.nan_to_num(0.0)
 
         bx, by = nearest(xp), nearest(yp)
         extremes = torch.stack([torch.stack([bx[region(*b, h)].amin(), bx[region(*b, h)].amax(),
