@@ -289,7 +289,7 @@ def _entropy(counts: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def _joint_counts(wx: torch.Tensor, wy_d: torch.Tensor, patch: int) -> torch.Tensor:
-    """Joint histograms (counts, flattened ``Kx·Ky``) of every patch pair at one offset."""
+    """Joint histograms (counts, flattened ``Kx·Ky``) of every patch pair (``wy_d`` may stack offsets)."""
     return _box_sum((wx[..., :, None] * wy_d[..., None, :]).flatten(-2), patch)
 
 
