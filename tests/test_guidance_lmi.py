@@ -161,7 +161,8 @@ def test_compatibility_rules():
     # parameters that change what the network sees may not
     assert "bins" in LMIGuidance(bins=8).compatibility_error("lmi", trained, 2)
     assert "scale_channels" in LMIGuidance(scale_channels=False).compatibility_error("lmi", trained, 2)
-    assert "none" in paper.compatibility_error("none", {"strength": 0.5}, 0)
+    message = paper.compatibility_error("none", {"strength": 0.5}, 0)
+    assert "'none'" in message and "channels=false" in message
     assert paper.compatibility_error("contour", {}, 1) is not None
 
     gradient_only = LMIGuidance(channels=False, gradient_scale=0.05, bins=8, patch_size=5)
@@ -214,3 +215,27 @@ def test_module_examples():
     import doctest
 
     assert doctest.testmod(lmi_module, raise_on_error=False).failed == 0
+
+
+def test_translation_with_both_lmi_variants(tmp_path, ixi_t1_files, tiny_none_model):
+    """End to end through training and the sampler: channels model, and gradient on a 'none' model."""
+    from zeroshot_core import api
+    from zeroshot_core.errors import ModelError
+    from zeroshot_core.training import TrainConfig
+    from zeroshot_core.translation import TranslateOptions
+
+    config = TrainConfig(guidance="lmi", guidance_params={"bins": 8}, model_size="tiny", image_size=32,
+                         max_steps=2, batch_size=4, checkpoint_every=0, device="cpu")
+    lmi_model = api.train(ixi_t1_files[:1], tmp_path / "lmi", config)
+    source = ixi_t1_files[1]
+    slices = (40,)
+    both = TranslateOptions(steps=3, device="cpu", slices=slices, guidance_params={"gradient_scale": 0.05})
+    out = api.translate(source, lmi_model, options=both)
+    assert np.isfinite(out.data).all()
+    gradient = TranslateOptions(steps=3, device="cpu", slices=slices,
+                                guidance_params={"channels": False, "gradient_scale": 0.05})
+    out = api.translate(source, tiny_none_model, guidance="lmi", options=gradient)
+    assert np.isfinite(out.data).all()
+    with pytest.raises(ModelError, match="channels=false"):
+        api.translate(source, tiny_none_model, guidance="lmi", options=TranslateOptions(steps=3, device="cpu",
+                                                                                       slices=slices))

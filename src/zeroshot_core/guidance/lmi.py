@@ -161,6 +161,10 @@ class LMIGuidance(Guidance):
         (trained with ``none``, or ``lmi`` with ``channels=false``) is accepted.
         """
         if self.channels:
+            if trained_channels == 0:
+                return (f"the model was trained with guidance {trained_guidance!r} and has no condition "
+                        "channels, but lmi with channels=true needs a model trained with 'lmi'; use such a "
+                        "model, or lmi with channels=false and gradient_scale > 0 (e.g. 0.05)")
             return super().compatibility_error(trained_guidance, trained_params, trained_channels)
         if trained_channels != 0:
             return (f"the model expects {trained_channels} condition channel(s) (trained with guidance "
