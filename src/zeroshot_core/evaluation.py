@@ -248,7 +248,7 @@ def evaluate(source: Volume | str | os.PathLike | np.ndarray, target: Volume | s
         Called as ``progress(method, fraction)`` while each method runs.
     variants : mapping of str to (guidance, params), optional
         Extra method names that run a guidance with other parameters, e.g.
-        ``{"lmi-gradient": ("lmi", {"channels": False, "gradient_scale": 1.0})}``; their
+        ``{"lmi-gradient": ("lmi", {"channels": False, "gradient_scale": 0.05})}``; their
         models are looked up in ``models`` under the variant's name.
 
     Returns
