@@ -89,3 +89,19 @@ def test_preview_gives_mask_and_contour(t1_path):
     mask, channels = api.preview(slice_, "contour")
     assert mask.shape == slice_.shape and mask.any()
     assert channels.shape == (1,) + slice_.shape and (channels > 0).any()
+
+
+def test_translation_does_not_depend_on_the_file_orientation(tiny_contour_model, t1_path):
+    """The same anatomy stored in another voxel order gives the same translation."""
+    from zeroshot_core.volumes import Volume, load_volume
+
+    original = load_volume(t1_path)
+    ornt = nib.orientations.ornt_transform(nib.orientations.io_orientation(original.affine),
+                                           nib.orientations.axcodes2ornt(("R", "A", "S")))
+    turned = Volume(nib.orientations.apply_orientation(original.data, ornt).astype(np.float32),
+                    original.affine @ nib.orientations.inv_ornt_aff(ornt, original.data.shape))
+    a = api.translate(original, tiny_contour_model, options=_options(slices=(60,)))
+    b = api.translate(turned, tiny_contour_model, options=_options(slices=(60,), axis=2))
+    back = nib.orientations.apply_orientation(b.data, nib.orientations.ornt_transform(
+        nib.orientations.axcodes2ornt(("R", "A", "S")), nib.orientations.io_orientation(original.affine)))
+    np.testing.assert_allclose(back, a.data, rtol=0, atol=1e-3 * float(np.abs(a.data).max()))

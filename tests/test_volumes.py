@@ -124,3 +124,21 @@ def test_model_size_round_trip_keeps_aspect_and_position():
 def test_volume_requires_three_dimensions():
     with pytest.raises(InputError):
         Volume(np.zeros((3, 3)))
+
+
+def test_reorientation_to_canonical_and_back():
+    from zeroshot_core.volumes import CANONICAL_CODES, Reorientation
+
+    rng = np.random.default_rng(0)
+    data = rng.normal(size=(4, 5, 6))
+    for affine in (np.diag([2.0, 2.0, 2.0, 1.0]), _oblique_affine(),
+                   np.array([[0, 0, -1, 0], [-1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1.0]])):
+        reorient = Reorientation.for_affine(affine, data.shape)
+        canonical = reorient.apply(data)
+        np.testing.assert_array_equal(reorient.invert(canonical), data)
+        canonical_affine = affine @ nib.orientations.inv_ornt_aff(reorient.to_canonical, data.shape)
+        assert nib.aff2axcodes(canonical_affine) == CANONICAL_CODES
+        for axis in range(3):
+            target_axis, _ = reorient.axis(axis)
+            np.testing.assert_array_equal(np.sort(np.take(data, 1, axis).ravel()),
+                                          np.sort(np.take(canonical, reorient.index(axis, 1), target_axis).ravel()))

@@ -1,7 +1,9 @@
 """Training slices from target images: find files, mask, normalise, slice, resize.
 
 Each volume is masked with the ContourDiff filter mask, normalised with robust
-percentiles inside the mask, cut into 2-D slices along its through-plane axis,
+percentiles inside the mask, turned to the canonical orientation
+(:data:`zeroshot_core.volumes.CANONICAL_CODES`), cut into 2-D slices along its
+through-plane axis,
 slices with too little foreground are skipped, and the rest are padded to squares
 and resized to the model size. Static guidance channels are computed once here.
 """
@@ -19,7 +21,7 @@ import torch
 from zeroshot_core.errors import InputError
 from zeroshot_core.guidance.base import Guidance
 from zeroshot_core.mask import MaskParams, filter_mask
-from zeroshot_core.volumes import (Normalisation, is_supported, load_volume, slicing_axis,
+from zeroshot_core.volumes import (Normalisation, Reorientation, is_supported, load_volume, slicing_axis,
                                    to_model_size, volume_slices)
 
 
@@ -96,9 +98,10 @@ def load_training_set(
         norm = Normalisation.fit(volume.data, percentiles, mask)
         lows.append(norm.low)
         highs.append(norm.high)
-        axis = slicing_axis(volume.affine, volume.data.shape)
-        slices = volume_slices(norm.apply(volume.data), axis)
-        mask_slices = volume_slices(mask, axis)
+        reorient = Reorientation.for_affine(volume.affine, volume.data.shape)
+        axis, _ = reorient.axis(slicing_axis(volume.affine, volume.data.shape))
+        slices = volume_slices(reorient.apply(norm.apply(volume.data)), axis)
+        mask_slices = volume_slices(reorient.apply(mask), axis)
         keep = mask_slices.reshape(len(mask_slices), -1).mean(axis=1) >= min_foreground
         if not keep.any():
             continue

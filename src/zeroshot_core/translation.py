@@ -22,7 +22,7 @@ from zeroshot_core.models import LoadedModel, load_model
 from zeroshot_core.plugins import guidance_registry
 from zeroshot_core.sampling import SCHEDULER_NAMES, make_scheduler, sample_progressive
 from zeroshot_core.training import resolve_device
-from zeroshot_core.volumes import (Normalisation, Volume, as_volume, from_model_size, load_volume,
+from zeroshot_core.volumes import (Normalisation, Reorientation, Volume, as_volume, from_model_size, load_volume,
                                    slicing_axis, stack_slices, to_model_size, volume_slices)
 
 
@@ -202,14 +202,18 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
     if not mask3d.any():
         raise InputError("the filter mask is empty: nothing to translate; lower --mask-erosion or --mask-classes")
     norm = Normalisation.fit(volume.data, tuple(card.percentiles), mask3d)
-    slices = volume_slices(norm.apply(volume.data), axis)
-    mask_slices = volume_slices(mask3d, axis)
+    # Slices are cut in the canonical orientation, the one the models were trained in.
+    reorient = Reorientation.for_affine(volume.affine, volume.data.shape)
+    canonical_axis, _ = reorient.axis(axis)
+    slices = volume_slices(reorient.apply(norm.apply(volume.data)), canonical_axis)
+    mask_slices = volume_slices(reorient.apply(mask3d), canonical_axis)
     count = slices.shape[0]
     wanted = tuple(range(count)) if options.slices is None else tuple(options.slices)
     bad = [i for i in wanted if not 0 <= i < count]
     if bad:
         raise ConfigError(f"slice index {bad[0]} out of range 0..{count - 1}")
-    todo = [i for i in wanted if mask_slices[i].any()]
+    todo_voxel = [i for i in wanted if mask_slices[reorient.index(axis, i)].any()]
+    todo = [reorient.index(axis, i) for i in todo_voxel]
 
     out_slices = np.full(slices.shape, -1.0, np.float32)
     shape2d = slices.shape[1:]
@@ -274,6 +278,6 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
 
     out_slices = np.where(mask_slices, out_slices, -1.0)
     target = Normalisation(card.target_intensity["low"], card.target_intensity["high"])
-    data = target.invert(stack_slices(out_slices, axis))
+    data = target.invert(reorient.invert(stack_slices(out_slices, canonical_axis)))
     translated = Volume(data.astype(np.float32), volume.affine, volume.header, None)
-    yield TranslationResult(translated, mask3d, strategy.name, tuple(todo), axis, loaded)
+    yield TranslationResult(translated, mask3d, strategy.name, tuple(todo_voxel), axis, loaded)

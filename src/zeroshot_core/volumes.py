@@ -334,3 +334,50 @@ def _resize(stack: np.ndarray, size: int, mode: str) -> np.ndarray:
     kwargs = {"align_corners": False, "antialias": True} if mode == "bilinear" else {}
     out = F.interpolate(tensor, size=(size, size), mode=mode, **kwargs)
     return out[:, 0].numpy()
+
+
+CANONICAL_CODES = ("P", "S", "R")
+"""Orientation every slice is cut in before it meets a model: axis 0 runs anterior →
+posterior, axis 1 inferior → superior, axis 2 left → right. Axial slices (along axis 1)
+then show the anterior at the top and the patient's left on the left, whatever the
+orientation of the file, so models see the same anatomy layout in training and use."""
+
+
+@dataclass(frozen=True, eq=False)
+class Reorientation:
+    """Axis permutation and flips between a volume's voxel order and :data:`CANONICAL_CODES`.
+
+    Examples
+    --------
+    >>> r = Reorientation.for_affine(np.diag([2.0, 2.0, 2.0, 1.0]), (4, 5, 6))
+    >>> r.apply(np.zeros((4, 5, 6))).shape
+    (5, 6, 4)
+    """
+
+    to_canonical: np.ndarray
+    from_canonical: np.ndarray
+    shape: tuple[int, int, int]
+
+    @classmethod
+    def for_affine(cls, affine: np.ndarray, shape: tuple[int, ...]) -> "Reorientation":
+        current = nib.orientations.io_orientation(np.asarray(affine, float))
+        canonical = nib.orientations.axcodes2ornt(CANONICAL_CODES)
+        return cls(nib.orientations.ornt_transform(current, canonical),
+                   nib.orientations.ornt_transform(canonical, current), tuple(int(s) for s in shape[:3]))
+
+    def apply(self, data: np.ndarray) -> np.ndarray:
+        """Voxel order → canonical order."""
+        return np.ascontiguousarray(nib.orientations.apply_orientation(np.asarray(data), self.to_canonical))
+
+    def invert(self, data: np.ndarray) -> np.ndarray:
+        """Canonical order → the volume's voxel order."""
+        return np.ascontiguousarray(nib.orientations.apply_orientation(np.asarray(data), self.from_canonical))
+
+    def axis(self, axis: int) -> tuple[int, bool]:
+        """Canonical axis of voxel axis ``axis`` and whether it is flipped."""
+        return int(self.to_canonical[axis, 0]), bool(self.to_canonical[axis, 1] < 0)
+
+    def index(self, axis: int, index: int) -> int:
+        """Canonical slice index of slice ``index`` along voxel axis ``axis``."""
+        _, flipped = self.axis(axis)
+        return self.shape[axis] - 1 - index if flipped else index
