@@ -93,7 +93,7 @@ def test_histmatch_uses_the_training_distribution_not_the_paired_target(phantom,
                              methods=("histmatch", "contour"), options=FAST, slices=SLICES))
     first, second = (r.method("histmatch").translation.data for r in runs)
     assert np.array_equal(first, second)
-    assert "K-Means centres" in runs[0].protocol["histmatch_reference"]
+    assert "training intensity quantiles" in runs[0].protocol["histmatch_reference"]
 
 
 def test_histmatch_prefers_training_quantiles_from_the_card(phantom, tiny_contour_model, tmp_path):
