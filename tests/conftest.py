@@ -12,7 +12,7 @@ import torch
 torch.set_num_threads(int(os.environ.get("ZEROSHOT_TEST_THREADS", "1")))
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
+SHARED = Path(os.environ.get("ZEROSHOT_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
 @pytest.fixture(scope="session")
