@@ -15,15 +15,6 @@ from zeroshot_core.guidance.lmi import LMIGuidance
 from zeroshot_core.local_mi import local_mutual_information
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """One torch thread: on a shared machine OpenMP threads on these small tensors mostly wait."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def phantom(size: int = 24, seed: int = 0) -> torch.Tensor:
     """Two nested regions plus noise, (1, 1, size, size) in [-1, 1]."""
     rng = np.random.default_rng(seed)

@@ -13,15 +13,6 @@ from zeroshot_core.errors import ConfigError
 from zeroshot_core.local_mi import LMIParams, local_mutual_information
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """One torch thread: on a shared machine OpenMP threads on these small tensors mostly wait."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def reference_lmi(x: np.ndarray, y: np.ndarray, patch_size: int = 3, search_radius: int = 1, bins: int = 16,
                   bandwidth: float | None = None, normalized: bool = False, padding: str = "reflect") -> np.ndarray:
     """Eq. 1 of Wang et al. with loops over pixels and offsets (slow, obvious)."""

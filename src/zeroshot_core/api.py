@@ -16,11 +16,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from zeroshot_core.consistency import ConsistencyParams
-from zeroshot_core.errors import ModelError, ZeroshotError
+from zeroshot_core.errors import ZeroshotError
 from zeroshot_core.mask import MaskParams, filter_mask
 from zeroshot_core.model_store import read_card
 from zeroshot_core.models import LoadedModel, bundled_model_dirs, load_model
-from zeroshot_core.plugins import guidance_registry, segmenter_registry
+from zeroshot_core.plugins import fitted_segmenter, guidance_registry
 from zeroshot_core.sampling import SCHEDULER_NAMES
 from zeroshot_core.training import TrainConfig, TrainProgress, train_iter
 from zeroshot_core.translation import (Progress, TranslateOptions, TranslationResult, as_source_volume,
@@ -107,12 +107,7 @@ def segment(image: Volume | str | os.PathLike | np.ndarray, model: str | os.Path
         from zeroshot_core.models import default_model_dir
 
         card = read_card(model if model is not None else default_model_dir(None))
-    registry = segmenter_registry()
-    entry_state = card.segmenters.get(segmenter)
-    instance = registry.create(segmenter, state=entry_state, **dict(segmenter_params or {}))
-    if getattr(instance, "needs_fit", False) and entry_state is None:
-        raise ModelError(f"the model holds no fitted {segmenter!r} segmenter; available: "
-                         f"{', '.join(card.segmenters) or 'none'} (retrain with --segmenters {segmenter})")
+    instance = fitted_segmenter(segmenter, card.segmenters, **dict(segmenter_params or {}))
     params = mask or (MaskParams(**card.mask) if card.mask else MaskParams())
     axis = slicing_axis(volume.affine, volume.data.shape)
     region = source_mask(volume, axis, params)

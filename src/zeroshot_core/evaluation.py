@@ -44,7 +44,7 @@ from zeroshot_core import baselines, metrics
 from zeroshot_core.errors import ConfigError, InputError, ZeroshotError
 from zeroshot_core.model_store import ModelCard
 from zeroshot_core.models import LoadedModel, load_model
-from zeroshot_core.plugins import guidance_registry, segmenter_registry
+from zeroshot_core.plugins import fitted_segmenter, guidance_registry, segmenter_registry
 from zeroshot_core.report import EvaluationResult, MethodResult
 from zeroshot_core.training import resolve_device
 from zeroshot_core.translation import (TranslateOptions, TranslationResult, as_source_volume, source_mask,
@@ -137,14 +137,13 @@ class _Scorer:
         self.spacing = target.spacing
         self.reference = np.where(region, labels, 0).astype(np.int16)
         self.percentiles = tuple(card.percentiles) if card else DEFAULT_PERCENTILES
-        state = card.segmenters.get(segmenter) if card else None
-        if card is not None and state is None:
-            raise ConfigError(f"the model card holds no fitted {segmenter!r} segmenter; available: "
-                              f"{', '.join(card.segmenters) or 'none'}")
-        self.segmenter = segmenter_registry().create(segmenter, state=state)
         self.target_norm = self.normalise(target.data)
-        if state is None and getattr(self.segmenter, "needs_fit", False):
-            self.segmenter.fit([self.target_norm], [region])
+        if card is not None:
+            self.segmenter = fitted_segmenter(segmenter, card.segmenters)
+        else:  # no model: fit on the real target (recorded in the protocol)
+            self.segmenter = segmenter_registry().create(segmenter, state=None)
+            if getattr(self.segmenter, "needs_fit", False):
+                self.segmenter.fit([self.target_norm], [region])
 
     def normalise(self, data: np.ndarray) -> np.ndarray:
         return Normalisation.fit(data, self.percentiles, self.region).apply(data)

@@ -20,12 +20,12 @@ import os
 import threading
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import pluggy
 
 from zeroshot_core import hookspecs
-from zeroshot_core.errors import PluginError
+from zeroshot_core.errors import ModelError, PluginError
 
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "zeroshot_core.guidance.none",
@@ -276,3 +276,21 @@ def guidance_registry() -> Registry:
 def segmenter_registry() -> Registry:
     """Registry of segmenters."""
     return registries().segmenters
+
+
+def fitted_segmenter(name: str, states: Mapping[str, Any], **params: Any) -> Any:
+    """Segmenter ``name`` rebuilt from fitted states (a model card's ``segmenters``).
+
+    Raises
+    ------
+    ModelError
+        If the segmenter needs fitting and ``states`` holds no state for it.
+    PluginError
+        If the name is unknown.
+    """
+    state = states.get(name)
+    instance = segmenter_registry().create(name, state=state, **params)
+    if getattr(instance, "needs_fit", False) and state is None:
+        raise ModelError(f"the model holds no fitted {name!r} segmenter; available: "
+                         f"{', '.join(states) or 'none'} (retrain with --segmenters {name})")
+    return instance
