@@ -27,6 +27,3 @@ class PluginError(ZeroshotError):
 class ConfigError(ZeroshotError, ValueError):
     """A configuration value is out of range."""
 
-
-class Cancelled(ZeroshotError):
-    """Long work was cancelled by the caller."""

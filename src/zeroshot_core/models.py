@@ -54,7 +54,7 @@ def default_model_dir(guidance: str | None) -> Path:
     dirs = bundled_model_dirs()
     for directory in dirs:
         card = read_card(directory)
-        if guidance is None or card.guidance == guidance or card.training.get("default_for", []).count(guidance):
+        if guidance is None or guidance in (card.guidance, *card.training.get("default_for", [])):
             return directory
     wanted = f" for guidance {guidance!r}" if guidance else ""
     raise ModelError(f"no bundled model{wanted}; pass --model DIR (train one with 'zeroshot train')")

@@ -11,7 +11,7 @@ import json
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -287,9 +287,3 @@ def train_iter(targets: Sequence[str | os.PathLike], out: str | os.PathLike, con
             checkpoint()
     checkpoint()
 
-
-def config_to_dict(config: TrainConfig) -> dict[str, Any]:
-    """JSON-compatible copy of a configuration."""
-    data = asdict(config)
-    data["segmenters"] = list(config.segmenters)
-    return data
