@@ -57,9 +57,11 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
+from zeroshot_core import local_mi_native
 from zeroshot_core.errors import ConfigError
 
 Padding = Literal["reflect", "replicate"]
+Backend = Literal["auto", "torch", "native"]
 
 _WEIGHT_FLOOR = 1e-12  # keeps every histogram cell > 0, so log() and its gradient stay finite
 _CPU_BUDGET = 1 << 19  # elements of a tile's joint histograms (all offsets): cache-sized on CPU
@@ -146,6 +148,7 @@ def local_mutual_information(
     normalized: bool = False,
     padding: Padding = "reflect",
     tile: int | None = None,
+    backend: Backend = "auto",
 ) -> torch.Tensor:
     """Local mutual information map of ``x`` against ``y``.
 
@@ -162,6 +165,11 @@ def local_mutual_information(
         grows with ``(2r+1)² · bins² · (tile + patch_size - 1)²``, the result does not
         depend on it. ``None`` picks it from a memory budget (small on CPU for cache
         locality, large on CUDA).
+    backend : {"auto", "torch", "native"}
+        ``"native"`` runs the fused C kernel (:mod:`zeroshot_core.local_mi_native`):
+        CPU, float32, no gradient. ``"torch"`` runs tensor operations (any device and
+        dtype, differentiable). ``"auto"`` picks the kernel when it applies and was
+        built. Both give the same map up to float32 rounding.
 
     Returns
     -------
@@ -173,8 +181,9 @@ def local_mutual_information(
     ------
     ConfigError
         If an option is out of range, the inputs are not tensors of matching shape
-        (B, 1, H, W) or (H, W) on one device, ``tile`` is not a positive integer, or
-        the image is too small for reflect padding.
+        (B, 1, H, W) or (H, W) on one device, ``tile`` is not a positive integer,
+        the image is too small for reflect padding, or ``backend="native"`` is asked
+        for where it does not apply.
 
     Examples
     --------
@@ -200,10 +209,28 @@ def local_mutual_information(
     if 0 in xb.shape[-2:]:
         raise ConfigError(f"LMI needs non-empty images, got shape {tuple(x.shape)}")
     dtype = torch.float64 if torch.float64 in (xb.dtype, yb.dtype) else torch.float32
+    native = _use_native(backend, xb, yb, dtype)
     if xb.shape[0] == 0:
         return torch.zeros(x.shape, dtype=dtype, device=xb.device)
-    result = _lmi(xb.to(dtype), yb.to(dtype), params, tile)
+    result = _lmi(xb.to(dtype), yb.to(dtype), params, tile, native)
     return result[0, 0] if squeeze else result
+
+
+def _use_native(backend: Any, x: torch.Tensor, y: torch.Tensor, dtype: torch.dtype) -> bool:
+    """Whether the fused kernel computes this map (see the ``backend`` argument)."""
+    if backend not in ("auto", "torch", "native"):
+        raise ConfigError(f"LMI backend must be 'auto', 'torch' or 'native', got {backend!r}")
+    if backend == "torch":
+        return False
+    needs_grad = torch.is_grad_enabled() and (x.requires_grad or y.requires_grad)
+    reasons = [reason for reason, applies in (
+        ("the kernel was not built (no C compiler at install time)", not local_mi_native.available()),
+        (f"it runs on CPU only, got {x.device}", x.device.type != "cpu"),
+        (f"it computes in float32 only, got {dtype}", dtype != torch.float32),
+        ("it computes no gradients (use backend='torch')", needs_grad)) if applies]
+    if backend == "native" and reasons:
+        raise ConfigError(f"LMI backend 'native' does not apply: {reasons[0]}")
+    return not reasons
 
 
 def _as_batch(image: Any, name: str) -> tuple[torch.Tensor, bool]:
@@ -452,9 +479,12 @@ def _plan(xp: torch.Tensor, yp: torch.Tensor, params: LMIParams, tile: int | Non
                   wy=(*region(*b, h + r), ky), hy=region(*b, r)) for b, (kx, ky) in zip(boxes, blocks)]
 
 
-def _lmi(x: torch.Tensor, y: torch.Tensor, params: LMIParams, tile: int | None) -> torch.Tensor:
+def _lmi(x: torch.Tensor, y: torch.Tensor, params: LMIParams, tile: int | None, native: bool) -> torch.Tensor:
     h, r, p, bins = params.patch_size // 2, params.search_radius, params.patch_size, params.bins
     xp, yp = _pad(x, h, params.padding), _pad(y, h + r, params.padding)
+    if native:
+        return local_mi_native.native_map(xp, yp, p, r, bins, params.sigma, params.normalized,
+                                          _bin_margin(params))[:, None]
     wx, wy = _soft_bins(xp, bins, params.sigma), _soft_bins(yp, bins, params.sigma)
     hx = _entropy(_box_sum(wx, p), p * p)          # (B, H, W)
     hy = _entropy(_box_sum(wy, p), p * p)          # (B, H + 2r, W + 2r)

@@ -1,0 +1,92 @@
+"""Fused CPU kernel for LMI maps without gradients (the sampling-time hot path).
+
+:func:`zeroshot_core.local_mi.local_mutual_information` calls :func:`native_map` on
+CPU for float32 inputs when no gradient is needed and the compiled extension
+``zeroshot_core._lmi_native`` was built (``pip install`` builds it where a C compiler
+is available; it is optional). The kernel computes the same quantity as the
+tensor-op implementation: per pixel and search offset it accumulates the joint
+histogram of the two patches in a small local array, touching only the bins each
+sample's Gaussian window reaches (weights beyond it are below 1e-10), and takes
+``Σ c log c`` with a vectorised polynomial log. That avoids writing and re-reading
+``(2r+1)² · bins²`` values per pixel, which bounds the tensor-op version on CPU.
+
+Rows of the output are split over ``torch.get_num_threads()`` threads (the kernel
+releases the GIL).
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+
+try:
+    from zeroshot_core import _lmi_native
+except ImportError:  # built without a C compiler: the tensor-op implementation is used
+    _lmi_native = None
+
+_ROWS_PER_THREAD = 16  # below this many output rows per thread, one thread does it all
+
+
+def available() -> bool:
+    """Whether the compiled kernel could be imported."""
+    return _lmi_native is not None
+
+
+def _prepare(image: torch.Tensor, bins: int, sigma: float, margin: int, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Windowed bin weights (N, stride) and window starts (N,) of the values of ``image``."""
+    values = image.contiguous()
+    weights = torch.empty((values.numel(), stride), dtype=torch.float32)
+    starts = torch.empty(values.numel(), dtype=torch.int32)
+    _lmi_native.prepare(values.data_ptr(), values.numel(), bins, sigma, margin, stride,
+                        weights.data_ptr(), starts.data_ptr())
+    return weights, starts
+
+
+def native_map(xp: torch.Tensor, yp: torch.Tensor, patch: int, radius: int, bins: int, sigma: float,
+               normalized: bool, margin: int) -> torch.Tensor:
+    """The LMI map (B, H, W) of padded float32 CPU images.
+
+    Parameters
+    ----------
+    xp : Tensor, shape (B, 1, H + 2h, W + 2h)
+        ``x`` padded by ``h = patch // 2``.
+    yp : Tensor, shape (B, 1, H + 2h + 2r, W + 2h + 2r)
+        ``y`` padded by ``h + radius``.
+    patch, radius, bins, sigma, normalized
+        The options of :class:`zeroshot_core.local_mi.LMIParams` (``sigma`` resolved).
+    margin : int
+        Bins farther than this from a value's nearest bin carry weight below 1e-10
+        and are left out.
+
+    Raises
+    ------
+    RuntimeError
+        If the compiled kernel is not available (check :func:`available` first).
+    """
+    if _lmi_native is None:
+        raise RuntimeError("the LMI native kernel was not built; use the tensor-op implementation")
+    batch = xp.shape[0]
+    height, width = xp.shape[-2] - patch + 1, xp.shape[-1] - patch + 1
+    window = min(bins, 2 * margin + 1)
+    chunk = _lmi_native.CHUNK  # the kernel's vector width: weight rows are padded by it
+    stride = chunk * math.ceil(bins / chunk) + chunk
+    x_weights, x_starts = _prepare(xp, bins, sigma, margin, stride)
+    y_weights, y_starts = _prepare(yp, bins, sigma, margin, stride)
+    out = torch.empty((batch, height, width), dtype=torch.float32)
+    buffers = [t.data_ptr() for t in (x_weights, x_starts, y_weights, y_starts, out)]
+    shape = (batch, height, width, bins, patch, radius, window, stride, bool(normalized))
+
+    def rows(first: int, last: int) -> None:
+        _lmi_native.forward(*buffers, *shape, first, last)
+
+    total = batch * height
+    threads = max(1, min(torch.get_num_threads(), total // _ROWS_PER_THREAD))
+    if threads == 1:
+        rows(0, total)
+    else:
+        bounds = [round(total * k / threads) for k in range(threads + 1)]
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(rows, bounds[:-1], bounds[1:]))
+    return out
