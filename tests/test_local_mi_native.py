@@ -107,3 +107,11 @@ def test_without_the_kernel_auto_falls_back_and_native_says_why(monkeypatch):
         local_mutual_information(x, y, backend="native")
     with pytest.raises(RuntimeError, match="not built"):
         local_mi_native.native_map(x[None, None], y[None, None], 3, 1, 16, 1 / 15, False, 3)
+
+
+def test_bands_of_rows_give_the_same_map(monkeypatch):
+    x, y = pair((2, 1, 29, 23), seed=7)
+    whole = local_mutual_information(x, y, backend="native", search_radius=2, patch_size=5)
+    monkeypatch.setattr(local_mi_native, "_WEIGHTS_BUDGET", 8000)  # bands of a few rows
+    banded = local_mutual_information(x, y, backend="native", search_radius=2, patch_size=5)
+    assert torch.equal(whole, banded)
