@@ -36,7 +36,8 @@
 #define MAX_BINS 64
 #define CHUNK 8 /* floats per vector */
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__APPLE__)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__APPLE__) && \
+    !defined(ZEROSHOT_SINGLE_TARGET) /* -DZEROSHOT_SINGLE_TARGET builds for the compiler's target only */
 #define MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define MULTIVERSION
