@@ -53,15 +53,11 @@ def native_map(xp: torch.Tensor, yp: torch.Tensor, patch: int, radius: int, bins
 
     Parameters
     ----------
-    xp : Tensor, shape (B, 1, H + 2h, W + 2h)
-        ``x`` padded by ``h = patch // 2``.
-    yp : Tensor, shape (B, 1, H + 2h + 2r, W + 2h + 2r)
-        ``y`` padded by ``h + radius``.
-    patch, radius, bins, sigma, normalized
-        The options of :class:`zeroshot_core.local_mi.LMIParams` (``sigma`` resolved).
-    margin : int
-        Bins farther than this from a value's nearest bin carry weight below 1e-10
-        and are left out.
+    xp, yp, patch, radius, bins, sigma, normalized, margin
+        As for :func:`zeroshot_core.local_mi_tensor.tensor_map` (which has ``tile``
+        too): ``xp`` padded by ``patch // 2``, ``yp`` by ``patch // 2 + radius``,
+        float32 on CPU; bins farther than ``margin`` from a value's nearest bin are
+        left out (their weight is below 1e-10).
 
     Raises
     ------
