@@ -65,7 +65,6 @@ Padding = Literal["reflect", "replicate"]
 Backend = Literal["auto", "torch", "native"]
 
 
-
 @dataclass(frozen=True)
 class LMIParams:
     """Options of :func:`local_mutual_information`, validated on construction.
