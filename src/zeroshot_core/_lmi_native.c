@@ -175,10 +175,9 @@ static int forward_rows(const Problem *P, int64_t first_row, int64_t last_row) {
     const int64_t y_cols = x_cols + 2 * r, y_rows = x_rows + 2 * r;
     const float log_n = logf((float)n), inv_n = 1.0f / (float)n;
     float *x_by_row = malloc(sizeof(float) * (size_t)K * (size_t)n); /* [bin][sample] weights of x */
-    int *start_y = malloc(sizeof(int) * (size_t)n);
     const float **x_weights = malloc(sizeof(float *) * (size_t)n), **y_weights = malloc(sizeof(float *) * (size_t)n);
-    if (!x_by_row || !start_y || !x_weights || !y_weights) {
-        free(x_by_row); free(start_y); free((void *)x_weights); free((void *)y_weights);
+    if (!x_by_row || !x_weights || !y_weights) {
+        free(x_by_row); free((void *)x_weights); free((void *)y_weights);
         return -1;
     }
     vfloat cells[MAX_BINS * (MAX_BINS / CHUNK + 1)]; /* one joint histogram, in CHUNK-wide pieces */
@@ -268,7 +267,7 @@ static int forward_rows(const Problem *P, int64_t first_row, int64_t last_row) {
             *result = finite ? best : NAN;
         }
     }
-    free(x_by_row); free(start_y); free((void *)x_weights); free((void *)y_weights);
+    free(x_by_row); free((void *)x_weights); free((void *)y_weights);
     return 0;
 }
 
