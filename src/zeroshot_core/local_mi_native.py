@@ -4,8 +4,8 @@
 CPU for float32 inputs when no gradient is needed and the compiled extension
 ``zeroshot_core._lmi_native`` was built (``pip install`` builds it where a C compiler
 is available; it is optional). The kernel computes the same quantity as the
-tensor-op implementation: per pixel and search offset it accumulates the joint
-histogram of the two patches in a small local array, touching only the bins each
+tensor-op implementation: per pixel and search offset it builds the joint histogram
+of the two patches in registers, eight bins at a time, touching only the bins each
 sample's Gaussian window reaches (weights beyond it are below 1e-10), and takes
 ``Σ c log c`` with a vectorised polynomial log. That avoids writing and re-reading
 ``(2r+1)² · bins²`` values per pixel, which bounds the tensor-op version on CPU.
