@@ -24,7 +24,7 @@ from zeroshot_core.plugins import guidance_registry
 from zeroshot_core.sample_data import load_sample
 from zeroshot_core.training import resolve_device
 from zeroshot_core.translation import TranslateOptions, translate_iter
-from zeroshot_core.volumes import slicing_axis
+from zeroshot_core.volumes import central_slices, slicing_axis
 
 CASES = {
     "none": ("none", {"strength": 1.0}),
@@ -66,8 +66,7 @@ def main() -> None:
     device = resolve_device(args.device)
     volume = load_sample("pd")
     axis = slicing_axis(volume.affine, volume.data.shape)
-    centre = volume.data.shape[axis] // 2
-    slices = tuple(range(centre - args.slices // 2, centre - args.slices // 2 + args.slices))
+    slices = central_slices(volume.data > 0, axis, args.slices)
     times: dict[str, list[float]] = {name: [] for name in CASES}
     with tempfile.TemporaryDirectory() as tmp:
         models = {name: load_model(make_model(Path(tmp) / str(i), g, p, args.image_size), device=device)

@@ -18,12 +18,13 @@ from pathlib import Path
 
 import torch
 
-from zeroshot_core.cli_commands import central_slices, discover_models, model_folders
+from zeroshot_core.cli_commands import model_folders
+from zeroshot_core.models import models_by_guidance
 from zeroshot_core.evaluation import evaluate
 from zeroshot_core.report import write_report
 from zeroshot_core.sample_data import load_sample
 from zeroshot_core.translation import TranslateOptions
-from zeroshot_core.volumes import slicing_axis
+from zeroshot_core.volumes import central_slices, slicing_axis
 
 METHODS = ("identity", "histmatch", "shape", "none", "contour", "lmi", "lmi-gradient", "lmi-both")
 
@@ -39,7 +40,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    found = discover_models(model_folders(args.models_dir))
+    found = models_by_guidance(model_folders(args.models_dir))
     models = dict(found)
     if "none" in found:
         models["lmi-gradient"] = found["none"]

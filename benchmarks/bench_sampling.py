@@ -28,7 +28,7 @@ from zeroshot_core.sample_data import load_sample
 from zeroshot_core.sampling import make_scheduler
 from zeroshot_core.training import resolve_device
 from zeroshot_core.translation import TranslateOptions, translate_iter
-from zeroshot_core.volumes import slicing_axis
+from zeroshot_core.volumes import central_slices, slicing_axis
 
 
 def make_model(directory: Path, model_size: str, image_size: int) -> Path:
@@ -84,8 +84,7 @@ def main() -> None:
     device = resolve_device(args.device)
     volume = load_sample("pd")
     axis = slicing_axis(volume.affine, volume.data.shape)
-    centre = volume.data.shape[axis] // 2
-    slices = tuple(range(centre - args.slices // 2, centre - args.slices // 2 + args.slices))
+    slices = central_slices(volume.data > 0, axis, args.slices)
     options = TranslateOptions(steps=args.steps, scheduler=args.scheduler, device=args.device,
                                batch_size=args.batch_size, slices=slices)
     with tempfile.TemporaryDirectory() as tmp:

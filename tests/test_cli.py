@@ -123,3 +123,12 @@ def test_console_script_reports_errors_without_traceback(tmp_path):
                              "--out", str(tmp_path / "y.nii.gz")], capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip().startswith("zeroshot: error:") and "Traceback" not in result.stderr
+
+
+def test_choices_match_the_core():
+    from zeroshot_core.cli import DEVICE_CHOICES, SCHEDULER_CHOICES
+    from zeroshot_core.sampling import SCHEDULER_NAMES
+    from zeroshot_core.training import DEVICE_NAMES
+
+    assert tuple(SCHEDULER_CHOICES) == tuple(SCHEDULER_NAMES)
+    assert tuple(DEVICE_CHOICES) == tuple(DEVICE_NAMES)

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from zeroshot_core.cli import main
-from zeroshot_core.cli_commands import central_slices, discover_models, model_folders
+from zeroshot_core.cli_commands import model_folders
+from zeroshot_core.models import models_by_guidance
+from zeroshot_core.volumes import central_slices
 from zeroshot_core.errors import ModelError
 from zeroshot_core.evaluation import DEFAULT_METHODS
 from zeroshot_core.sample_data import sample_paths
@@ -113,8 +115,8 @@ def test_evaluate_bad_arguments(argv, fragment, tmp_path, capsys):
     assert not (tmp_path / "eval").exists()
 
 
-def test_discover_models_picks_one_folder_per_guidance(models_dir, tiny_contour_model, tiny_none_model):
-    found = discover_models(model_folders(str(models_dir)))
+def test_models_by_guidance_picks_one_folder_per_guidance(models_dir, tiny_contour_model, tiny_none_model):
+    found = models_by_guidance(model_folders(str(models_dir)))
     assert found == {"contour": models_dir / "a_contour", "none": models_dir / "b_none"}
     with pytest.raises(ModelError, match="not found"):
         model_folders(str(models_dir / "missing"))

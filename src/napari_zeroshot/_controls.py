@@ -12,12 +12,12 @@ from typing import Callable
 
 from magicgui.widgets import CheckBox, ComboBox, Label, SpinBox, Widget
 
-from zeroshot_core.api import SCHEDULER_NAMES, ConsistencyParams, MaskParams, TranslateOptions
+from zeroshot_core.api import DEVICE_NAMES, SCHEDULER_NAMES, ConsistencyParams, MaskParams, TranslateOptions
 
 #: Schedulers offered in the drop-down (the names ``TranslateOptions`` accepts).
 SCHEDULERS = tuple(SCHEDULER_NAMES)
 #: Devices offered in the drop-down.
-DEVICES = ("auto", "cpu", "cuda", "mps")
+DEVICES = tuple(DEVICE_NAMES)
 #: Scope choices: translate the slice on screen or the whole volume.
 SCOPE_SLICE = "current slice"
 SCOPE_VOLUME = "whole volume"

@@ -22,13 +22,13 @@ from zeroshot_core.model_store import read_card
 from zeroshot_core.models import LoadedModel, bundled_model_dirs, load_model
 from zeroshot_core.plugins import fitted_segmenter, guidance_registry
 from zeroshot_core.sampling import SCHEDULER_NAMES
-from zeroshot_core.training import TrainConfig, TrainProgress, train_iter
+from zeroshot_core.training import DEVICE_NAMES, TrainConfig, TrainProgress, train_iter
 from zeroshot_core.translation import (Progress, TranslateOptions, TranslationResult, as_source_volume,
                                        source_mask, translate_iter)
 from zeroshot_core.volumes import Normalisation, Volume, slicing_axis
 
 __all__ = [
-    "SCHEDULER_NAMES", "ConsistencyParams", "LoadedModel", "MaskParams", "Progress", "TrainConfig",
+    "DEVICE_NAMES", "SCHEDULER_NAMES", "ConsistencyParams", "LoadedModel", "MaskParams", "Progress", "TrainConfig",
     "TrainProgress", "TranslateOptions", "TranslationResult", "list_models", "load_model", "preview",
     "read_card", "segment", "train", "train_iter", "translate", "translate_iter",
 ]

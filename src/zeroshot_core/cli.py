@@ -44,6 +44,20 @@ def _slice_list(text: str | None) -> tuple[int, ...] | None:
     return tuple(indices)
 
 
+# Literal so that building the parser imports no torch; tests check they match the core's
+# ``sampling.SCHEDULER_NAMES`` and ``training.DEVICE_NAMES``.
+SCHEDULER_CHOICES = ("ddim", "dpm", "ddpm", "sde")
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def _add_sampling_options(parser: argparse.ArgumentParser, steps: int) -> None:
+    parser.add_argument("--steps", type=int, default=steps, help=f"sampling steps (default {steps})")
+    parser.add_argument("--scheduler", default="ddim", choices=SCHEDULER_CHOICES)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    parser.add_argument("--batch-size", type=int, default=8, help="slices sampled together (default 8)")
+
+
 def _add_mask_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("filter mask (threshold_multiotsu -> erosion -> small objects -> holes)")
     group.add_argument("--no-mask", action="store_true", help="do not mask the background")
@@ -205,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--ema-decay", type=float, default=0.999)
     train.add_argument("--checkpoint-every", type=int, default=500)
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    train.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     train.add_argument("--no-augment", action="store_true")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     train.add_argument("--target-modality", default="T1")
@@ -220,11 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--guidance", help="guidance strategy (default: the model's)")
     translate.add_argument("--guidance-param", action="append", metavar="NAME=VALUE")
     translate.add_argument("--strength", type=float, help="start fraction of the noise schedule (SDEdit t0)")
-    translate.add_argument("--steps", type=int, default=50)
-    translate.add_argument("--scheduler", default="ddim", choices=["ddim", "dpm", "ddpm", "sde"])
-    translate.add_argument("--seed", type=int, default=0)
-    translate.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    translate.add_argument("--batch-size", type=int, default=8)
+    _add_sampling_options(translate, 50)
     translate.add_argument("--slices", help="slice indices to translate, e.g. 40,41 or 30:60 (default all)")
     translate.add_argument("--axis", type=int, choices=[0, 1, 2], help="slicing axis (default: through-plane)")
     translate.add_argument("--consistency", action="store_true", help="adjacent-slice candidate selection")

@@ -17,8 +17,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-import numpy as np
-
 from zeroshot_core.errors import InputError, ModelError
 
 if TYPE_CHECKING:
@@ -28,33 +26,6 @@ DEMO_SLICES = 8
 """Central slices the demo translates by default."""
 DEMO_STEPS = 25
 """Sampling steps of the demo by default."""
-
-
-def discover_models(folders: Sequence[Path]) -> dict[str, Path]:
-    """Model folder per guidance name: the first folder (in order) trained with it or made default for it.
-
-    Parameters
-    ----------
-    folders : sequence of Path
-        Model folders (each holding a model card).
-
-    Returns
-    -------
-    dict of str to Path
-
-    Raises
-    ------
-    ModelError
-        If a model card is unreadable.
-    """
-    from zeroshot_core.model_store import read_card
-
-    found: dict[str, Path] = {}
-    for folder in folders:
-        card = read_card(folder)
-        for name in [card.guidance, *card.training.get("default_for", [])]:
-            found.setdefault(name, Path(folder))
-    return found
 
 
 def model_folders(models_dir: str | None) -> list[Path]:
@@ -74,15 +45,6 @@ def model_folders(models_dir: str | None) -> list[Path]:
     if not root.is_dir():
         raise ModelError(f"{root}: models folder not found; pass a folder that holds model subfolders")
     return sorted(p for p in root.iterdir() if (p / CARD_FILE).is_file())
-
-
-def central_slices(region: np.ndarray, axis: int, count: int = DEMO_SLICES) -> tuple[int, ...]:
-    """``count`` adjacent slices around the centre of mass of ``region`` along ``axis``."""
-    weights = np.moveaxis(np.asarray(region, bool), axis, 0).reshape(region.shape[axis], -1).sum(axis=1)
-    total = region.shape[axis]
-    centre = float(np.average(np.arange(total), weights=weights)) if weights.any() else (total - 1) / 2
-    start = min(max(0, int(np.floor(centre - (count - 1) / 2 + 0.5))), max(0, total - count))
-    return tuple(range(start, min(total, start + count)))
 
 
 def _methods(text: str) -> tuple[str, ...]:
@@ -151,6 +113,7 @@ def _options(args: argparse.Namespace, mask_params: Any = None):
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from zeroshot_core.cli import _mask_params, _slice_list
     from zeroshot_core.evaluation import BASELINES
+    from zeroshot_core.models import models_by_guidance
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -160,7 +123,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         models: dict[str, Any] = {m: args.model for m in methods if m not in BASELINES}
         where = args.model
     else:
-        models = dict(discover_models(model_folders(args.models_dir)))
+        models = dict(models_by_guidance(model_folders(args.models_dir)))
         where = args.models_dir or "the bundled models"
     result = _run(args.source, args.target, args.labels, mask=args.mask, models=models, methods=methods,
                   options=_options(args, _mask_params(args)), slices=_slice_list(args.slices), out=out,
@@ -171,17 +134,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from zeroshot_core.cli import _slice_list
+    from zeroshot_core.models import models_by_guidance
     from zeroshot_core.sample_data import load_sample
-    from zeroshot_core.volumes import slicing_axis
+    from zeroshot_core.volumes import central_slices, slicing_axis
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder; choose another --out")
-    models = discover_models(model_folders(args.models_dir))
+    models = models_by_guidance(model_folders(args.models_dir))
     where = args.models_dir or "the bundled models"
     labels, target = load_sample("labels"), load_sample("t1")
     axis = slicing_axis(labels.affine, labels.data.shape)
-    slices = _slice_list(args.slices) or central_slices(labels.data > 0, axis)
+    slices = _slice_list(args.slices) or central_slices(labels.data > 0, axis, DEMO_SLICES)
     sources = ("pd", "t2") if args.source == "all" else (args.source,)
     methods = _methods(args.methods)
     found = ", ".join(f"{g}={models[g]}" for g in methods if g in models) or "none"
@@ -195,17 +159,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_sampling_options(parser: argparse.ArgumentParser, steps: int) -> None:
-    parser.add_argument("--steps", type=int, default=steps, help=f"sampling steps (default {steps})")
-    parser.add_argument("--scheduler", default="ddim", choices=["ddim", "dpm", "ddpm", "sde"])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    parser.add_argument("--batch-size", type=int, default=8, help="slices sampled together (default 8)")
-
-
 def add_report_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``evaluate`` and ``demo`` to the sub-command parser of ``zeroshot``."""
-    from zeroshot_core.cli import _add_mask_options
+    from zeroshot_core.cli import _add_mask_options, _add_sampling_options
     from zeroshot_core.evaluation import DEFAULT_METHODS
 
     methods_help = (f"comma-separated baselines (identity, histmatch, shape) and guidances "

@@ -49,7 +49,7 @@ from zeroshot_core.report import EvaluationResult, MethodResult
 from zeroshot_core.training import resolve_device
 from zeroshot_core.translation import (TranslateOptions, TranslationResult, as_source_volume, source_mask,
                                        translate_iter)
-from zeroshot_core.volumes import Normalisation, Volume, as_volume, load_volume, slicing_axis
+from zeroshot_core.volumes import Normalisation, Volume, slicing_axis, to_volume
 
 __all__ = ["BASELINES", "DEFAULT_METHODS", "MethodResult", "EvaluationResult", "evaluate", "kmeans_reference"]
 
@@ -101,12 +101,8 @@ def kmeans_reference(centres: Sequence[float], size: int = 3000) -> np.ndarray:
 
 
 def _volume(item: Volume | str | os.PathLike | np.ndarray, what: str) -> Volume:
-    if isinstance(item, Volume):
-        return item
-    if isinstance(item, np.ndarray):
-        return as_volume(item)
     try:
-        return load_volume(item)
+        return to_volume(item)
     except InputError as exc:
         raise InputError(f"{what}: {exc}") from None
 

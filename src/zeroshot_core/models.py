@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
@@ -43,6 +44,22 @@ def bundled_model_dirs() -> list[Path]:
         return []
 
 
+def models_by_guidance(folders: Sequence[str | os.PathLike]) -> dict[str, Path]:
+    """Model folder per guidance name: the first folder (in order) trained with it or made default for it.
+
+    Raises
+    ------
+    ModelError
+        If a model card is unreadable.
+    """
+    found: dict[str, Path] = {}
+    for folder in folders:
+        card = read_card(folder)
+        for name in (card.guidance, *card.training.get("default_for", [])):
+            found.setdefault(name, Path(folder))
+    return found
+
+
 def default_model_dir(guidance: str | None) -> Path:
     """The bundled model for ``guidance`` (any bundled model if ``None``).
 
@@ -52,10 +69,10 @@ def default_model_dir(guidance: str | None) -> Path:
         If no bundled model fits.
     """
     dirs = bundled_model_dirs()
-    for directory in dirs:
-        card = read_card(directory)
-        if guidance is None or guidance in (card.guidance, *card.training.get("default_for", [])):
-            return directory
+    if guidance is None and dirs:
+        return dirs[0]
+    if guidance is not None and (found := models_by_guidance(dirs).get(guidance)) is not None:
+        return found
     wanted = f" for guidance {guidance!r}" if guidance else ""
     raise ModelError(f"no bundled model{wanted}; pass --model DIR (train one with 'zeroshot train')")
 

@@ -354,7 +354,7 @@ def write_report(result: EvaluationResult, out: str | os.PathLike, name: str = "
         grid = result.source
         for m in result.methods:
             if m.status == "ok":
-                paths[f"{m.method}_translation"] = save_volume(m.translation.with_data(m.translation.data),
+                paths[f"{m.method}_translation"] = save_volume(m.translation,
                                                                folder / f"{m.method}_translation.nii.gz")
                 paths[f"{m.method}_labels"] = save_volume(grid.with_data(m.labels), folder / f"{m.method}_labels.nii.gz",
                                                           dtype=np.int16)

@@ -108,6 +108,10 @@ class TrainProgress:
     slices: int
 
 
+DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
+"""Device names :func:`resolve_device` accepts."""
+
+
 def resolve_device(device: str) -> torch.device:
     """``auto`` → CUDA, then MPS, then CPU; an unavailable explicit choice is an error.
 
@@ -125,8 +129,8 @@ def resolve_device(device: str) -> torch.device:
         raise ConfigError("CUDA was requested but no CUDA GPU is available; use --device cpu or auto")
     if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ConfigError("MPS was requested but is not available; use --device cpu or auto")
-    if device not in ("cpu", "cuda", "mps"):
-        raise ConfigError(f"unknown device {device!r}; use auto, cpu, cuda or mps")
+    if device not in DEVICE_NAMES:
+        raise ConfigError(f"unknown device {device!r}; use {', '.join(DEVICE_NAMES)}")
     return torch.device(device)
 
 

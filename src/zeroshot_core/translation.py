@@ -22,7 +22,7 @@ from zeroshot_core.models import LoadedModel, load_model
 from zeroshot_core.plugins import guidance_registry
 from zeroshot_core.sampling import SCHEDULER_NAMES, make_scheduler, sample_progressive
 from zeroshot_core.training import resolve_device
-from zeroshot_core.volumes import (Normalisation, Reorientation, Volume, as_volume, from_model_size, load_volume,
+from zeroshot_core.volumes import (Normalisation, Reorientation, Volume, from_model_size, to_volume,
                                    slicing_axis, stack_slices, to_model_size, volume_slices)
 
 
@@ -135,12 +135,7 @@ def as_source_volume(source: Volume | str | os.PathLike | np.ndarray) -> Volume:
     ------
     InputError
     """
-    if isinstance(source, Volume):
-        volume = source
-    elif isinstance(source, np.ndarray):
-        volume = as_volume(source)
-    else:
-        volume = load_volume(source)
+    volume = to_volume(source)
     if not np.isfinite(volume.data).all():
         raise InputError("the source contains NaN or Inf values; replace them first")
     if float(volume.data.max()) == float(volume.data.min()):

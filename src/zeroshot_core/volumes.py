@@ -86,6 +86,20 @@ def as_volume(array: np.ndarray, affine: np.ndarray | None = None) -> Volume:
     return Volume(array.astype(np.float32), np.eye(4) if affine is None else np.asarray(affine, float))
 
 
+def to_volume(item: "Volume | str | os.PathLike | np.ndarray") -> Volume:
+    """A Volume as given, an array wrapped with :func:`as_volume`, or a file read with :func:`load_volume`.
+
+    Raises
+    ------
+    InputError
+    """
+    if isinstance(item, Volume):
+        return item
+    if isinstance(item, np.ndarray):
+        return as_volume(item)
+    return load_volume(item)
+
+
 def load_volume(path: str | os.PathLike) -> Volume:
     """Read a NIfTI volume or a 2-D image.
 
@@ -381,3 +395,18 @@ class Reorientation:
         """Canonical slice index of slice ``index`` along voxel axis ``axis``."""
         _, flipped = self.axis(axis)
         return self.shape[axis] - 1 - index if flipped else index
+
+
+def central_slices(region: np.ndarray, axis: int, count: int) -> tuple[int, ...]:
+    """``count`` adjacent slices around the centre of mass of ``region`` along ``axis``.
+
+    Examples
+    --------
+    >>> central_slices(np.ones((4, 4, 10), bool), 2, 4)
+    (3, 4, 5, 6)
+    """
+    weights = np.moveaxis(np.asarray(region, bool), axis, 0).reshape(region.shape[axis], -1).sum(axis=1)
+    total = region.shape[axis]
+    centre = float(np.average(np.arange(total), weights=weights)) if weights.any() else (total - 1) / 2
+    start = min(max(0, int(np.floor(centre - (count - 1) / 2 + 0.5))), max(0, total - count))
+    return tuple(range(start, min(total, start + count)))

@@ -227,21 +227,9 @@ class LMIGuidance(Guidance):
 
         The gradient is restricted to the mask and rescaled per image so that its RMS
         over the mask equals ``gradient_scale``; the result is clipped to ``[-1, 1]``.
-        Pixels outside the mask are returned unchanged.
-
-        Parameters
-        ----------
-        reference : Tensor, shape (B, 1, H, W)
-            Masked source.
-        x0_hat : Tensor, shape (B, 1, H, W)
-            The network's current estimate of the clean image.
-        mask : Tensor, shape (B, 1, H, W), float 0/1
-        progress : float
-            Fraction of sampling done (unused: the step size is constant).
-
-        Returns
-        -------
-        Tensor, shape, dtype and device of ``x0_hat``
+        Pixels outside the mask are returned unchanged. Parameters and result as in
+        :meth:`Guidance.correct_x0 <zeroshot_core.guidance.base.Guidance.correct_x0>`;
+        ``progress`` is unused (the step size is constant).
         """
         if not self.corrects_x0:
             return x0_hat
