@@ -18,13 +18,13 @@ from pathlib import Path
 
 import torch
 
-from zeroshot_core.model_store import ModelCard, build_unet, save_model, unet_config
-from zeroshot_core.models import load_model
-from zeroshot_core.plugins import guidance_registry
-from zeroshot_core.sample_data import load_sample
-from zeroshot_core.training import resolve_device
-from zeroshot_core.translation import TranslateOptions, translate_iter
-from zeroshot_core.volumes import central_slices, slicing_axis
+from zeroshot_core.diffusion.translation import TranslateOptions, translate_iter
+from zeroshot_core.imaging.orientation import central_slices, slicing_axis
+from zeroshot_core.model.devices import resolve_device
+from zeroshot_core.model.loading import load_model
+from zeroshot_core.model.store import ModelCard, build_unet, save_model, unet_config
+from zeroshot_core.plugins.manager import guidance_registry
+from zeroshot_core.samples.sample_data import load_sample
 
 CASES = {
     "none": ("none", {"strength": 1.0}),

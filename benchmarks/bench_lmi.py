@@ -31,8 +31,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_local_mi import reference_lmi  # noqa: E402
 
-from zeroshot_core import local_mi_native  # noqa: E402
-from zeroshot_core.local_mi import local_mutual_information  # noqa: E402
+from zeroshot_core.lmi import native as local_mi_native  # noqa: E402
+from zeroshot_core.lmi.dispatch import local_mutual_information  # noqa: E402
 
 OPTIONS = {"patch_size": 3, "search_radius": 1, "bins": 16}
 

@@ -1,6 +1,6 @@
 """Quality of every method on the phantom: PD→T1 and T2→T1 (issue: measure, then decide).
 
-Runs ``zeroshot_core.evaluation.evaluate`` with the classical baselines (identity, histogram
+Runs ``zeroshot_core.evaluation.evaluator.evaluate`` with the classical baselines (identity, histogram
 matching, the shape-only control), SDEdit (``none``), ContourDiff (``contour``) and the LMI
 variants: channels only (the paper), gradient only (LMI gradient step on x̂0 with the
 unconditional model), and both. Writes one report folder per source under ``--out`` and
@@ -18,13 +18,13 @@ from pathlib import Path
 
 import torch
 
-from zeroshot_core.cli_commands import model_folders
-from zeroshot_core.models import models_by_guidance
-from zeroshot_core.evaluation import evaluate
-from zeroshot_core.report import write_report
-from zeroshot_core.sample_data import load_sample
-from zeroshot_core.translation import TranslateOptions
-from zeroshot_core.volumes import central_slices, slicing_axis
+from zeroshot_core.cli.report_commands import model_folders
+from zeroshot_core.diffusion.translation import TranslateOptions
+from zeroshot_core.evaluation.evaluator import evaluate
+from zeroshot_core.evaluation.report import write_report
+from zeroshot_core.imaging.orientation import central_slices, slicing_axis
+from zeroshot_core.model.loading import models_by_guidance
+from zeroshot_core.samples.sample_data import load_sample
 
 METHODS = ("identity", "histmatch", "shape", "none", "contour", "lmi", "lmi-gradient", "lmi-both")
 

@@ -22,13 +22,13 @@ from pathlib import Path
 
 import torch
 
+from zeroshot_core.diffusion.schedulers import make_scheduler
+from zeroshot_core.diffusion.translation import TranslateOptions, translate_iter
 from zeroshot_core.guidance.contour import ContourGuidance
-from zeroshot_core.model_store import ModelCard, build_unet, save_model, unet_config
-from zeroshot_core.sample_data import load_sample
-from zeroshot_core.sampling import make_scheduler
-from zeroshot_core.training import resolve_device
-from zeroshot_core.translation import TranslateOptions, translate_iter
-from zeroshot_core.volumes import central_slices, slicing_axis
+from zeroshot_core.imaging.orientation import central_slices, slicing_axis
+from zeroshot_core.model.devices import resolve_device
+from zeroshot_core.model.store import ModelCard, build_unet, save_model, unet_config
+from zeroshot_core.samples.sample_data import load_sample
 
 
 def make_model(directory: Path, model_size: str, image_size: int) -> Path:
@@ -89,7 +89,7 @@ def main() -> None:
                                batch_size=args.batch_size, slices=slices)
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = make_model(Path(tmp) / "model", args.model_size, args.image_size)
-        from zeroshot_core.models import load_model
+        from zeroshot_core.model.loading import load_model
 
         loaded = load_model(model_dir, device=device)
         time_translate(volume, loaded, options)  # warm-up

@@ -2,12 +2,12 @@
 
     .venv/bin/python scripts/bundle_model.py RUN_DIR NAME [--note TEXT]
 
-writes ``src/zeroshot_core/models/NAME/{model.json, model.safetensors}`` (float16 weights)
+writes ``src/zeroshot_core/model/bundled/NAME/{model.json, model.safetensors}`` (float16 weights)
 and ``checkpoints/NAME/{training_state.safetensors, training_state.json}`` (float32 raw
 weights, bfloat16 AdamW moments), overwriting the previous ones so history does not grow
 with every session. To continue training later::
 
-    mkdir -p runs/NAME && cp src/zeroshot_core/models/NAME/* checkpoints/NAME/* runs/NAME/
+    mkdir -p runs/NAME && cp src/zeroshot_core/model/bundled/NAME/* checkpoints/NAME/* runs/NAME/
     zeroshot train ../shared/data/ixi_t1/nifti --out runs/NAME --resume --max-steps N [same flags]
 """
 
@@ -20,9 +20,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from zeroshot_core.model_store import (ModelCard, load_weights, read_card, save_model,
-                                       save_tensors, write_json)
-from zeroshot_core.training import STATE_JSON, STATE_TENSORS
+from zeroshot_core.model.store import ModelCard, load_weights, read_card, save_model, save_tensors, write_json
+from zeroshot_core.training.loop import STATE_JSON, STATE_TENSORS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,7 +37,7 @@ def main() -> None:
     data = card.to_dict()
     data["notes"] = args.note or data.get("notes", "")
     data["training"]["data_licence"] = "IXI dataset, CC BY-SA 3.0 (brain-development.org/ixi-dataset)"
-    package_dir = REPO / "src" / "zeroshot_core" / "models" / args.name
+    package_dir = REPO / "src" / "zeroshot_core" / "model" / "bundled" / args.name
     save_model(package_dir, unet, ModelCard.from_dict(data), dtype=torch.float16)
 
     state = load_file(str(args.run_dir / STATE_TENSORS))

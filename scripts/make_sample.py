@@ -9,13 +9,13 @@ Steps
 2. Brain = T1 > 0 (the template is skull-stripped); CSF = brain · clip(1 − GM − WM, 0, 1).
 3. Crop to the brain plus a margin and average 2×2×2 blocks → 2 mm probability maps
    (partial volume preserved).
-4. Simulate T1w, T2w, PDw with :func:`zeroshot_core.phantom.make_phantom` (mild Rician noise
+4. Simulate T1w, T2w, PDw with :func:`zeroshot_core.samples.phantom.make_phantom` (mild Rician noise
    and bias field, fixed seed) and write them as int16 NIfTI (scale 0.001) plus the uint8
-   labels and the licence notice into ``src/zeroshot_core/data/``.
+   labels and the licence notice into ``src/zeroshot_core/samples/data/``.
 
 Usage::
 
-    python scripts/make_sample.py [--out src/zeroshot_core/data] [--noise 0.02] [--bias 0.15]
+    python scripts/make_sample.py [--out src/zeroshot_core/samples/data] [--noise 0.02] [--bias 0.15]
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from zeroshot_core.phantom import PhantomParams, make_phantom
-from zeroshot_core.sample_data import SAMPLE_FILES
+from zeroshot_core.samples.phantom import PhantomParams, make_phantom
+from zeroshot_core.samples.sample_data import SAMPLE_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 FACTOR = 2  # 1 mm -> 2 mm
@@ -133,7 +133,7 @@ def write_image(data: np.ndarray, affine: np.ndarray, path: Path, labels: bool =
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "src" / "zeroshot_core" / "data")
+    parser.add_argument("--out", type=Path, default=ROOT / "src" / "zeroshot_core" / "samples" / "data")
     parser.add_argument("--noise", type=float, default=0.02)
     parser.add_argument("--bias", type=float, default=0.15)
     parser.add_argument("--seed", type=int, default=0)

@@ -30,7 +30,7 @@ def ixi_t1_files(shared_data: Path) -> list[Path]:
 
 
 def _train_tiny(out: Path, files: list[Path], guidance: str, **params) -> Path:
-    from zeroshot_core.training import TrainConfig, train_iter
+    from zeroshot_core.training.loop import TrainConfig, train_iter
 
     config = TrainConfig(guidance=guidance, guidance_params=params, model_size="tiny", image_size=32,
                          max_steps=4, batch_size=4, checkpoint_every=0, device="cpu")

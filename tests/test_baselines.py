@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from skimage.exposure import match_histograms
 
-from zeroshot_core.baselines import histogram_match, identity, shape_control
 from zeroshot_core.errors import ConfigError, InputError
+from zeroshot_core.evaluation.baselines import histogram_match, identity, shape_control
 
 
 def _disk(shape=(41, 41), radius=15.0) -> np.ndarray:

@@ -6,7 +6,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from zeroshot_core.cli import main
+from zeroshot_core.cli.parser import main
 
 
 def _nifti(path, data):
@@ -125,10 +125,34 @@ def test_console_script_reports_errors_without_traceback(tmp_path):
     assert result.stderr.strip().startswith("zeroshot: error:") and "Traceback" not in result.stderr
 
 
-def test_choices_match_the_core():
-    from zeroshot_core.cli import DEVICE_CHOICES, SCHEDULER_CHOICES
-    from zeroshot_core.sampling import SCHEDULER_NAMES
-    from zeroshot_core.training import DEVICE_NAMES
+def _choices(parser, command, option):
+    sub = next(a for a in parser._actions if a.dest == "command").choices[command]
+    return tuple(next(a for a in sub._actions if option in a.option_strings).choices)
 
-    assert tuple(SCHEDULER_CHOICES) == tuple(SCHEDULER_NAMES)
-    assert tuple(DEVICE_CHOICES) == tuple(DEVICE_NAMES)
+
+def test_one_table_of_device_and_scheduler_names():
+    from zeroshot_core.choices import DEVICE_NAMES, SCHEDULER_NAMES
+    from zeroshot_core.cli import build_parser
+    from zeroshot_core.diffusion.schedulers import make_scheduler
+    from zeroshot_core.diffusion.translation import TranslateOptions
+    from zeroshot_core.errors import ConfigError
+    from zeroshot_core.model.store import DEFAULT_NOISE_SCHEDULE
+
+    parser = build_parser()
+    for command in ("translate", "evaluate", "demo"):
+        assert _choices(parser, command, "--scheduler") == tuple(SCHEDULER_NAMES)
+        assert _choices(parser, command, "--device") == DEVICE_NAMES
+    assert _choices(parser, "train", "--device") == DEVICE_NAMES
+    for name in SCHEDULER_NAMES:
+        assert hasattr(make_scheduler(name, DEFAULT_NOISE_SCHEDULE), "step")
+        TranslateOptions(scheduler=name)
+    with pytest.raises(ConfigError, match="valid: ddim"):
+        make_scheduler("euler", DEFAULT_NOISE_SCHEDULE)
+    with pytest.raises(ConfigError, match="unknown scheduler"):
+        TranslateOptions(scheduler="euler")
+
+
+def test_building_the_parser_imports_no_torch():
+    code = "import sys; from zeroshot_core.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from zeroshot_core.cli import main
-from zeroshot_core.cli_commands import model_folders
-from zeroshot_core.models import models_by_guidance
-from zeroshot_core.volumes import central_slices
+from zeroshot_core.cli.parser import main
+from zeroshot_core.cli.report_commands import model_folders
 from zeroshot_core.errors import ModelError
-from zeroshot_core.evaluation import DEFAULT_METHODS
-from zeroshot_core.sample_data import sample_paths
+from zeroshot_core.evaluation.evaluator import DEFAULT_METHODS
+from zeroshot_core.imaging.orientation import central_slices
+from zeroshot_core.model.loading import models_by_guidance
+from zeroshot_core.samples.sample_data import sample_paths
 
 REPORT_FILES = ("evaluation.json", "evaluation.md", "evaluation.png")
 

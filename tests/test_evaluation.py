@@ -11,11 +11,11 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from zeroshot_core.diffusion.translation import TranslateOptions
 from zeroshot_core.errors import ConfigError, InputError
-from zeroshot_core.evaluation import DEFAULT_METHODS, evaluate, kmeans_reference
-from zeroshot_core.report import MethodResult, format_table, to_json, write_report
-from zeroshot_core.sample_data import load_sample
-from zeroshot_core.translation import TranslateOptions
+from zeroshot_core.evaluation.evaluator import DEFAULT_METHODS, evaluate, kmeans_reference
+from zeroshot_core.evaluation.report import MethodResult, format_table, to_json, write_report
+from zeroshot_core.samples.sample_data import load_sample
 
 SLICES = (38, 39, 40)
 FAST = TranslateOptions(steps=2, device="cpu")

@@ -5,7 +5,7 @@ import torch
 from zeroshot_core.errors import ConfigError
 from zeroshot_core.guidance.contour import ContourGuidance, contour_map
 from zeroshot_core.guidance.none import NoneGuidance
-from zeroshot_core.plugins import guidance_registry
+from zeroshot_core.plugins.manager import guidance_registry
 
 
 def _disk_image(size=48):

@@ -12,7 +12,7 @@ import torch
 from zeroshot_core.errors import ConfigError, PluginError
 from zeroshot_core.guidance import lmi as lmi_module
 from zeroshot_core.guidance.lmi import LMIGuidance
-from zeroshot_core.local_mi import local_mutual_information
+from zeroshot_core.lmi.dispatch import local_mutual_information
 
 
 def phantom(size: int = 24, seed: int = 0) -> torch.Tensor:
@@ -27,7 +27,7 @@ def phantom(size: int = 24, seed: int = 0) -> torch.Tensor:
 
 
 def registry():
-    from zeroshot_core.plugins import build_registries
+    from zeroshot_core.plugins.manager import build_registries
 
     return build_registries(load_entry_points=False).guidance
 
@@ -211,9 +211,9 @@ def test_module_examples():
 def test_translation_with_both_lmi_variants(tmp_path, ixi_t1_files, tiny_none_model):
     """End to end through training and the sampler: channels model, and gradient on a 'none' model."""
     from zeroshot_core import api
+    from zeroshot_core.diffusion.translation import TranslateOptions
     from zeroshot_core.errors import ModelError
-    from zeroshot_core.training import TrainConfig
-    from zeroshot_core.translation import TranslateOptions
+    from zeroshot_core.training.loop import TrainConfig
 
     config = TrainConfig(guidance="lmi", guidance_params={"bins": 8}, model_size="tiny", image_size=32,
                          max_steps=2, batch_size=4, checkpoint_every=0, device="cpu")

@@ -1,4 +1,4 @@
-"""Tests of ``zeroshot_core.local_mi`` against a plain per-pixel reference."""
+"""Tests of ``zeroshot_core.lmi.dispatch`` against a plain per-pixel reference."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from zeroshot_core import local_mi
 from zeroshot_core.errors import ConfigError
-from zeroshot_core.local_mi import LMIParams, local_mutual_information
+from zeroshot_core.lmi import dispatch as local_mi
+from zeroshot_core.lmi.dispatch import LMIParams, local_mutual_information
 
 
 def reference_lmi(x: np.ndarray, y: np.ndarray, patch_size: int = 3, search_radius: int = 1, bins: int = 16,

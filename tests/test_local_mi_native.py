@@ -7,11 +7,11 @@ import shutil
 import numpy as np
 import pytest
 import torch
-
 from test_local_mi import reference_lmi
-from zeroshot_core import local_mi_native
+
 from zeroshot_core.errors import ConfigError
-from zeroshot_core.local_mi import local_mutual_information
+from zeroshot_core.lmi import native as local_mi_native
+from zeroshot_core.lmi.dispatch import local_mutual_information
 
 
 def pair(shape: tuple[int, ...], seed: int = 0, low: float = -1.1, high: float = 1.1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -25,7 +25,7 @@ def pair(shape: tuple[int, ...], seed: int = 0, low: float = -1.1, high: float =
 def test_kernel_is_built_where_a_compiler_is():
     compiler = shutil.which("cc") or shutil.which("gcc")
     assert local_mi_native.available() or compiler is None, \
-        f"{compiler} is here, so pip install should have compiled zeroshot_core._lmi_native"
+        f"{compiler} is here, so pip install should have compiled zeroshot_core.lmi._native"
 
 
 @pytest.mark.parametrize("options", [

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from zeroshot_core.errors import ConfigError
-from zeroshot_core.mask import MaskParams, filter_mask
+from zeroshot_core.imaging.mask import MaskParams, filter_mask
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from zeroshot_core.errors import ConfigError, InputError
-from zeroshot_core.metrics import assd, dice, mean_dice, psnr, ssim
+from zeroshot_core.evaluation.metrics import assd, dice, mean_dice, psnr, ssim
 
 
 def _squares() -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from zeroshot_core.errors import ConfigError, InputError
-from zeroshot_core.phantom import (
+from zeroshot_core.samples.phantom import (
     LABELS,
     Phantom,
     PhantomParams,
@@ -18,7 +18,7 @@ from zeroshot_core.phantom import (
     simulate,
     tissue_labels,
 )
-from zeroshot_core.sample_data import SAMPLE_KEYS, license_text, load_sample, sample_paths
+from zeroshot_core.samples.sample_data import SAMPLE_KEYS, license_text, load_sample, sample_paths
 
 
 def _tiny_maps() -> dict[str, np.ndarray]:

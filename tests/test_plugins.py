@@ -1,4 +1,4 @@
-"""Tests of the plugin registry (``zeroshot_core.plugins``) and the hook specs."""
+"""Tests of the plugin registry (``zeroshot_core.plugins.manager``) and the hook specs."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from zeroshot_core import hookspecs, plugins
 from zeroshot_core.errors import PluginError
 from zeroshot_core.guidance.base import Guidance
-from zeroshot_core.hookspecs import hookimpl
+from zeroshot_core.plugins import hookspecs
+from zeroshot_core.plugins import manager as plugins
+from zeroshot_core.plugins.hookspecs import hookimpl
 from zeroshot_core.segmenters.base import Segmenter
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
@@ -25,7 +26,7 @@ OWN = ("napari-zeroshot", metadata.version("napari-zeroshot"))
 
 
 def hookspec_names() -> list[str]:
-    """Every hook declared in :mod:`zeroshot_core.hookspecs`."""
+    """Every hook declared in :mod:`zeroshot_core.plugins.hookspecs`."""
     marker = f"{hookspecs.PROJECT_NAME}_spec"
     return sorted(n for n, f in vars(hookspecs).items() if callable(f) and hasattr(f, marker))
 
@@ -202,7 +203,7 @@ def fake_dist(tmp_path, monkeypatch) -> Callable[..., Path]:
 
 PLUGIN_SOURCE = """
     import numpy as np
-    from zeroshot_core.hookspecs import hookimpl
+    from zeroshot_core.plugins.hookspecs import hookimpl
     from zeroshot_core.guidance.base import Guidance
 
     class FakeGuidance(Guidance):
@@ -269,7 +270,7 @@ def test_a_broken_entry_point_names_the_switch(fake_dist, monkeypatch):
 def test_a_failing_third_party_hook_names_the_package_and_the_switch(fake_dist, monkeypatch):
     monkeypatch.delenv(plugins.DISABLE_ENV, raising=False)
     source = """
-        from zeroshot_core.hookspecs import hookimpl
+        from zeroshot_core.plugins.hookspecs import hookimpl
 
         @hookimpl
         def zeroshot_register_segmenters(register):

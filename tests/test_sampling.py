@@ -2,12 +2,14 @@ import numpy as np
 import pytest
 import torch
 
-from zeroshot_core.consistency import ConsistencyParams, select_candidate
+from zeroshot_core.choices import SCHEDULER_NAMES
+from zeroshot_core.diffusion.consistency import ConsistencyParams, select_candidate
+from zeroshot_core.diffusion.sampling import sample_progressive, start_timesteps
+from zeroshot_core.diffusion.schedulers import make_scheduler
 from zeroshot_core.errors import ConfigError
 from zeroshot_core.guidance.base import Guidance
 from zeroshot_core.guidance.none import NoneGuidance
-from zeroshot_core.model_store import DEFAULT_NOISE_SCHEDULE, build_unet, unet_config
-from zeroshot_core.sampling import SCHEDULER_NAMES, make_scheduler, sample_progressive, start_timesteps
+from zeroshot_core.model.store import DEFAULT_NOISE_SCHEDULE, build_unet, unet_config
 
 
 @pytest.fixture(scope="module")

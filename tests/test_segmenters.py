@@ -8,8 +8,8 @@ from importlib import metadata
 import numpy as np
 import pytest
 
-from zeroshot_core import plugins
 from zeroshot_core.errors import ConfigError, InputError, ModelError, PluginError
+from zeroshot_core.plugins import manager as plugins
 from zeroshot_core.segmenters.base import Segmenter, intensity_label_names, masked_pixels
 from zeroshot_core.segmenters.kmeans import KMeansSegmenter
 from zeroshot_core.segmenters.multiotsu import MultiOtsuSegmenter

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zeroshot_core import plugins
 from zeroshot_core.errors import ModelError, PluginError
 from zeroshot_core.guidance.base import Guidance
+from zeroshot_core.plugins import manager as plugins
 from zeroshot_core.segmenters.base import Segmenter
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "zeroshot-example-plugin"
@@ -133,7 +133,7 @@ def phantom_volume(shape=(40, 40, 6), invert: bool = False) -> np.ndarray:
 
 def test_train_and_translate_with_the_example_guidance(example_on_path, tmp_path, monkeypatch):
     from zeroshot_core import api
-    from zeroshot_core.model_store import read_card
+    from zeroshot_core.model.store import read_card
 
     targets = tmp_path / "targets"
     targets.mkdir()

@@ -5,11 +5,11 @@ import pytest
 from safetensors.torch import load_file
 
 from zeroshot_core.errors import ConfigError, InputError, ModelError
-from zeroshot_core.model_store import CARD_FILE, WEIGHTS_FILE, read_card
-from zeroshot_core.training import TrainConfig, train_iter
-from zeroshot_core.training_data import augment, collect_files, load_training_set
 from zeroshot_core.guidance.contour import ContourGuidance
-from zeroshot_core.mask import MaskParams
+from zeroshot_core.imaging.mask import MaskParams
+from zeroshot_core.model.store import CARD_FILE, WEIGHTS_FILE, read_card
+from zeroshot_core.training.data import augment, collect_files, load_training_set
+from zeroshot_core.training.loop import TrainConfig, train_iter
 
 
 def test_model_folder_has_safetensors_and_a_complete_card(tiny_contour_model, ixi_t1_files):

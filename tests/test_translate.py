@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from zeroshot_core import api
+from zeroshot_core.diffusion.translation import Progress, TranslateOptions, TranslationResult, translate_iter
 from zeroshot_core.errors import ModelError
-from zeroshot_core.translation import Progress, TranslateOptions, TranslationResult, translate_iter
 
 
 def _options(**kwargs):
@@ -93,7 +93,8 @@ def test_preview_gives_mask_and_contour(t1_path):
 
 def test_translation_does_not_depend_on_the_file_orientation(tiny_contour_model, t1_path):
     """The same anatomy stored in another voxel order gives the same translation."""
-    from zeroshot_core.volumes import Volume, load_volume
+    from zeroshot_core.io.formats import load_volume
+    from zeroshot_core.io.volume import Volume
 
     original = load_volume(t1_path)
     ornt = nib.orientations.ornt_transform(nib.orientations.io_orientation(original.affine),

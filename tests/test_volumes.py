@@ -3,8 +3,11 @@ import numpy as np
 import pytest
 
 from zeroshot_core.errors import InputError
-from zeroshot_core.volumes import (Normalisation, Volume, from_model_size, load_volume, save_volume,
-                                   slicing_axis, stack_slices, to_model_size, volume_slices)
+from zeroshot_core.imaging.intensity import Normalisation
+from zeroshot_core.imaging.orientation import slicing_axis, stack_slices, volume_slices
+from zeroshot_core.imaging.resize import from_model_size, to_model_size
+from zeroshot_core.io.formats import load_volume, save_volume
+from zeroshot_core.io.volume import Volume
 
 
 def _oblique_affine():
@@ -127,7 +130,7 @@ def test_volume_requires_three_dimensions():
 
 
 def test_reorientation_to_canonical_and_back():
-    from zeroshot_core.volumes import CANONICAL_CODES, Reorientation
+    from zeroshot_core.imaging.orientation import CANONICAL_CODES, Reorientation
 
     rng = np.random.default_rng(0)
     data = rng.normal(size=(4, 5, 6))

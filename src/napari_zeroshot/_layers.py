@@ -1,4 +1,4 @@
-"""Conversion between napari layer data and :class:`zeroshot_core.volumes.Volume`.
+"""Conversion between napari layer data and :class:`zeroshot_core.io.volume.Volume`.
 
 Axis convention
 ---------------
@@ -30,8 +30,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from zeroshot_core.api import Volume
 from zeroshot_core.errors import InputError
-from zeroshot_core.volumes import Volume
 
 #: ``layer.metadata`` key holding ``{"affine", "header", "path"}`` of the NIfTI file.
 NIFTI_KEY = "nifti"
@@ -322,3 +322,9 @@ def volume_layer_kwargs(volume: Volume, name: str) -> dict[str, Any]:
     _, affine = volume_to_layer_data(volume)
     return {"name": name, "affine": affine, "axis_labels": WORLD_AXIS_LABELS,
             "units": WORLD_UNITS, "metadata": nifti_metadata(volume)}
+
+
+def is_owned(layer: Any, *roles: str) -> bool:
+    """Whether ``layer`` was made by this plugin (with one of ``roles`` if given)."""
+    owner = layer.metadata.get(OWNER_KEY)
+    return isinstance(owner, dict) and (not roles or owner.get("role") in roles)

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from napari_zeroshot._layers import volume_layer_kwargs, volume_to_layer_data
-from zeroshot_core.volumes import NIFTI_SUFFIXES, Volume, load_volume
+from zeroshot_core.api import NIFTI_SUFFIXES, Volume, load_volume
 
 LayerData = tuple[Any, dict[str, Any], str]
 

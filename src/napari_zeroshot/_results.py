@@ -15,9 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from napari_zeroshot._layers import NIFTI_KEY, OWNER_KEY, nifti_metadata, transform_kwargs, volume_to_layer_data
-from napari_zeroshot._preview import is_owned
-from zeroshot_core.volumes import Volume
+from napari_zeroshot._layers import (
+    NIFTI_KEY,
+    OWNER_KEY,
+    is_owned,
+    nifti_metadata,
+    transform_kwargs,
+    volume_to_layer_data,
+)
+from zeroshot_core.api import Volume
 
 TRANSLATION_ROLE = "translation"
 SEGMENTATION_ROLE = "segmentation"

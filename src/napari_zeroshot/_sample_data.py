@@ -2,14 +2,14 @@
 
 T1-, T2- and PD-weighted volumes and the tissue labels (0 background, 1 CSF, 2 GM,
 3 WM) on one 2 mm grid, shipped inside ``zeroshot_core`` (see
-:mod:`zeroshot_core.sample_data` for provenance and licence). Layers carry the NIfTI
+:mod:`zeroshot_core.samples.sample_data` for provenance and licence). Layers carry the NIfTI
 affine, so they overlay exactly and translations of them save on the same grid.
 """
 
 from __future__ import annotations
 
 from napari_zeroshot._reader import LayerData, volume_layer_data
-from zeroshot_core.sample_data import load_sample
+from zeroshot_core.api import load_sample
 
 #: Sample key → layer name.
 SAMPLE_NAMES = {"t1": "phantom T1", "t2": "phantom T2", "pd": "phantom PD", "labels": "phantom labels"}

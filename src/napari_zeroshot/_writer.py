@@ -5,7 +5,7 @@ axis reversal); when the layer carries the NIfTI affine and header of its source
 (``metadata["nifti"]``, set by the reader and by the translation widget) and they
 agree with the transform, those are written unchanged, so a translation or a
 segmentation lands exactly on the source grid. Files are written atomically
-(:func:`zeroshot_core.volumes.save_volume`) and never over the source file.
+(:func:`zeroshot_core.io.formats.save_volume`) and never over the source file.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from napari_zeroshot._layers import data_to_volume, meta_transform
-from zeroshot_core.volumes import NIFTI_SUFFIXES, save_volume
+from zeroshot_core.api import NIFTI_SUFFIXES, save_volume
 
 
 def _nifti_path(path: str) -> Path:

@@ -15,22 +15,37 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from zeroshot_core.consistency import ConsistencyParams
+from zeroshot_core.choices import DEVICE_NAMES, SCHEDULER_NAMES
+from zeroshot_core.diffusion.consistency import ConsistencyParams
+from zeroshot_core.diffusion.translation import (
+    Progress,
+    TranslateOptions,
+    TranslationResult,
+    as_source_volume,
+    progress_then_result,
+    run_translation,
+    source_mask,
+    translate_iter,
+)
 from zeroshot_core.errors import ZeroshotError
-from zeroshot_core.mask import MaskParams, filter_mask
-from zeroshot_core.model_store import read_card
-from zeroshot_core.models import LoadedModel, bundled_model_dirs, load_model
-from zeroshot_core.plugins import fitted_segmenter, guidance_registry
-from zeroshot_core.sampling import SCHEDULER_NAMES
-from zeroshot_core.training import DEVICE_NAMES, TrainConfig, TrainProgress, train_iter
-from zeroshot_core.translation import (Progress, TranslateOptions, TranslationResult, as_source_volume,
-                                       source_mask, translate_iter)
-from zeroshot_core.volumes import Normalisation, Volume, slicing_axis
+from zeroshot_core.imaging.intensity import Normalisation
+from zeroshot_core.imaging.mask import MaskParams, filter_mask
+from zeroshot_core.imaging.orientation import slicing_axis
+from zeroshot_core.io.formats import NIFTI_SUFFIXES, check_output_path, load_volume, save_volume
+from zeroshot_core.io.volume import Volume
+from zeroshot_core.model.loading import LoadedModel, bundled_model_dirs, default_model_dir, load_model
+from zeroshot_core.model.store import read_card
+from zeroshot_core.plugins.manager import fitted_segmenter, guidance_registry, segmenter_registry
+from zeroshot_core.samples.sample_data import load_sample
+from zeroshot_core.segmentation import segment_region, segment_translation
+from zeroshot_core.training.loop import TrainConfig, TrainProgress, train_iter
 
 __all__ = [
-    "DEVICE_NAMES", "SCHEDULER_NAMES", "ConsistencyParams", "LoadedModel", "MaskParams", "Progress", "TrainConfig",
-    "TrainProgress", "TranslateOptions", "TranslationResult", "list_models", "load_model", "preview",
-    "read_card", "segment", "train", "train_iter", "translate", "translate_iter",
+    "DEVICE_NAMES", "NIFTI_SUFFIXES", "SCHEDULER_NAMES", "ConsistencyParams", "LoadedModel", "MaskParams", "Progress",
+    "TrainConfig", "TrainProgress", "TranslateOptions", "TranslationResult", "Volume", "check_output_path",
+    "guidance_registry", "list_models", "load_model", "load_sample", "load_volume", "preview", "progress_then_result",
+    "read_card", "run_translation", "save_volume", "segment", "segment_translation", "segmenter_registry", "train",
+    "train_iter", "translate", "translate_iter",
 ]
 
 
@@ -57,19 +72,14 @@ def translate(source: Volume | str | os.PathLike | np.ndarray, model: str | os.P
     ZeroshotError
         For any bad input (one-line message).
     """
-    result = None
-    for event in translate_iter(source, model, guidance, options):
-        if isinstance(event, TranslationResult):
-            result = event
-    assert result is not None
-    return result.volume
+    return run_translation(source, model, guidance, options).volume
 
 
 def train(targets: Sequence[str | os.PathLike], out: str | os.PathLike, config: TrainConfig | None = None,
           resume: bool = False) -> Path:
     """Train a model on target images only; returns the model folder.
 
-    See :func:`zeroshot_core.training.train_iter` for the generator form.
+    See :func:`zeroshot_core.training.loop.train_iter` for the generator form.
     """
     for _ in train_iter(targets, out, config or TrainConfig(), resume=resume):
         pass
@@ -104,15 +114,12 @@ def segment(image: Volume | str | os.PathLike | np.ndarray, model: str | os.Path
     if isinstance(model, LoadedModel):
         card = model.card
     else:
-        from zeroshot_core.models import default_model_dir
-
         card = read_card(model if model is not None else default_model_dir(None))
     instance = fitted_segmenter(segmenter, card.segmenters, **dict(segmenter_params or {}))
     params = mask or (MaskParams(**card.mask) if card.mask else MaskParams())
     axis = slicing_axis(volume.affine, volume.data.shape)
     region = source_mask(volume, axis, params)
-    normalised = Normalisation.fit(volume.data, tuple(card.percentiles), region).apply(volume.data)
-    return np.asarray(instance.segment(normalised, region), dtype=np.int16)
+    return segment_region(volume.data, region, instance, card.percentiles)
 
 
 def preview(image: np.ndarray, guidance: str = "contour", mask: MaskParams | None = None,

@@ -8,10 +8,10 @@ from typing import Any, Callable
 import nibabel as nib
 import numpy as np
 import pytest
-
 from napari_helpers import oblique_affine
+
 from zeroshot_core import api
-from zeroshot_core.sample_data import sample_paths
+from zeroshot_core.samples.sample_data import sample_paths
 
 WIDGET_NAME = "Zero-shot translation"
 PLUGIN = "napari-zeroshot"

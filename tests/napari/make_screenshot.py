@@ -38,7 +38,7 @@ def main(model: str | None) -> Path:
     from qtpy.QtWidgets import QApplication
 
     from napari_zeroshot._model_choice import FOLDER
-    from zeroshot_core.sample_data import sample_paths
+    from zeroshot_core.samples.sample_data import sample_paths
 
     viewer = napari.Viewer(title="napari-zeroshot")
     viewer.window._qt_window.resize(1500, 900)
@@ -53,7 +53,7 @@ def main(model: str | None) -> Path:
     _wait(app, lambda: len(viewer.layers) >= 3, timeout=30)
     run = widget.start()
     _wait(app, lambda: not run.running)
-    from napari_zeroshot._preview import MASK_ROLE, owned_layers
+    from napari_zeroshot._qt._preview import MASK_ROLE, owned_layers
     from napari_zeroshot._results import SEGMENTATION_ROLE, TRANSLATION_ROLE
 
     # side by side: source + contour preview | translation + segmentation (mask preview hidden)

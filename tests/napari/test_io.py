@@ -14,7 +14,7 @@ from napari_zeroshot._reader import is_label_volume, layer_name, napari_get_read
 from napari_zeroshot._sample_data import phantom_all, phantom_labels, phantom_pd
 from napari_zeroshot._writer import write_image, write_labels
 from zeroshot_core.errors import InputError
-from zeroshot_core.volumes import load_volume
+from zeroshot_core.io.formats import load_volume
 
 
 def _state(data, kwargs):

@@ -5,15 +5,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from napari.layers import Image, Labels
+from napari_helpers import oblique_affine
 
-from napari_zeroshot._layers import (NIFTI_KEY, check_source, data_to_volume, layer_to_volume, layer_transform,
-                                     nifti_to_layer_affine, transform_kwargs, volume_layer_kwargs,
-                                     volume_to_layer_data)
+from napari_zeroshot._layers import (
+    NIFTI_KEY,
+    check_source,
+    data_to_volume,
+    layer_to_volume,
+    layer_transform,
+    nifti_to_layer_affine,
+    transform_kwargs,
+    volume_layer_kwargs,
+    volume_to_layer_data,
+)
 from napari_zeroshot._plane import Plane
 from zeroshot_core.errors import InputError
-from zeroshot_core.volumes import Volume
-
-from napari_helpers import oblique_affine
+from zeroshot_core.io.volume import Volume
 
 
 def _volume() -> Volume:

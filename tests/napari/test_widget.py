@@ -8,17 +8,17 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-
 from napari_helpers import messages
-from napari_zeroshot._controls import SCOPE_SLICE, SCOPE_VOLUME
-from napari_zeroshot._layers import layer_transform
+
+from napari_zeroshot._layers import is_owned, layer_transform
 from napari_zeroshot._model_choice import FOLDER
-from napari_zeroshot._preview import GUIDANCE_ROLE, MASK_ROLE, is_owned, owned_layers
+from napari_zeroshot._qt._controls import SCOPE_SLICE, SCOPE_VOLUME
+from napari_zeroshot._qt._preview import GUIDANCE_ROLE, MASK_ROLE, owned_layers
+from napari_zeroshot._qt._widget import FROM_MODEL, TranslationWidget
 from napari_zeroshot._results import SEGMENTATION_ROLE, TRANSLATION_ROLE
-from napari_zeroshot._widget import FROM_MODEL, TranslationWidget
-from zeroshot_core import plugins
 from zeroshot_core.guidance.base import Guidance
-from zeroshot_core.hookspecs import hookimpl
+from zeroshot_core.plugins import manager as plugins
+from zeroshot_core.plugins.hookspecs import hookimpl
 
 pytestmark = pytest.mark.napari
 SOURCE = "brain_phantom_pd"
@@ -282,7 +282,7 @@ def test_a_folder_that_is_not_a_model_is_refused(docked, tmp_path, notifications
 
 
 def test_a_2d_image_layer_translates_to_a_2d_layer(make_napari_viewer, tiny_model, qtbot):
-    from zeroshot_core.sample_data import load_sample
+    from zeroshot_core.samples.sample_data import load_sample
 
     viewer = make_napari_viewer()
     plane = load_sample("pd").data[:, :, 40].T  # rows = Y, columns = X, as a PNG would open

@@ -8,11 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from napari_zeroshot._worker import (Segmenting, TranslationOutput, TranslationRequest, error_message,
-                                     translation_steps)
+from napari_zeroshot._job import (
+    Segmenting,
+    TranslationOutput,
+    TranslationRequest,
+    error_message,
+    translation_steps,
+)
 from zeroshot_core import api
 from zeroshot_core.errors import ModelError
-from zeroshot_core.sample_data import load_sample
+from zeroshot_core.samples.sample_data import load_sample
 
 
 def _request(model: Path, steps: int = 2, slices=(40,), segmenter="kmeans") -> TranslationRequest:
@@ -55,18 +60,27 @@ def test_unfitted_segmenter_keeps_the_translation(tiny_model: Path, monkeypatch)
     def refuse(*_, **__):
         raise ModelError("the model holds no fitted 'x' segmenter")
 
-    monkeypatch.setattr(api, "segment", refuse)
+    monkeypatch.setattr(api, "segment_translation", refuse)
     _, output = _drain(translation_steps(_request(tiny_model)))
     assert output.labels is None and output.result is not None
     assert output.segmentation_error.startswith("segmentation skipped: the model holds no fitted")
 
 
-def test_closing_between_steps_closes_the_engine(tiny_model: Path):
+def test_closing_between_steps_closes_the_engine(tiny_model: Path, monkeypatch):
+    engines = []
+    real = api.translate_iter
+
+    def recording(*args, **kwargs):
+        engines.append(real(*args, **kwargs))
+        return engines[-1]
+
+    monkeypatch.setattr(api, "translate_iter", recording)
     steps = translation_steps(_request(tiny_model, steps=50))
     first = next(steps)
     assert isinstance(first, api.Progress)
-    engine = steps.gi_frame.f_locals["events"]
+    (engine,) = engines
     next(steps)
+    assert inspect.getgeneratorstate(engine) == inspect.GEN_SUSPENDED
     steps.close()
     assert inspect.getgeneratorstate(steps) == inspect.GEN_CLOSED
     assert inspect.getgeneratorstate(engine) == inspect.GEN_CLOSED

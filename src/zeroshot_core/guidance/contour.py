@@ -15,7 +15,7 @@ from skimage import feature
 
 from zeroshot_core.errors import ConfigError
 from zeroshot_core.guidance.base import Guidance
-from zeroshot_core.hookspecs import hookimpl
+from zeroshot_core.plugins.hookspecs import hookimpl
 
 
 def contour_map(image: np.ndarray, mask: np.ndarray, sigma: float, low: float, high: float) -> np.ndarray:

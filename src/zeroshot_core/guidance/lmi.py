@@ -42,8 +42,8 @@ import torch
 
 from zeroshot_core.errors import ConfigError
 from zeroshot_core.guidance.base import Guidance
-from zeroshot_core.hookspecs import hookimpl
-from zeroshot_core.local_mi import LMIParams, local_mutual_information
+from zeroshot_core.lmi.dispatch import LMIParams, local_mutual_information
+from zeroshot_core.plugins.hookspecs import hookimpl
 
 _LMI_OPTIONS = ("patch_size", "search_radius", "bins", "bandwidth", "normalized", "padding")
 
@@ -79,7 +79,7 @@ class LMIGuidance(Guidance):
         Fraction of the noise schedule sampling starts from, in ``(0, 1]``; default
         1.0 with channels (pure noise), 0.5 without (SDEdit-like start).
     patch_size, search_radius, bins, bandwidth, normalized, padding
-        Options of :func:`zeroshot_core.local_mi.local_mutual_information`.
+        Options of :func:`zeroshot_core.lmi.dispatch.local_mutual_information`.
     scale_channels : bool
         Map the channels from ``[0, bound]`` to ``[-1, 1]`` with the entropy bound
         ``log(bins)`` (1 for normalised MI).

@@ -11,7 +11,7 @@ from typing import Any
 
 from zeroshot_core.errors import ConfigError
 from zeroshot_core.guidance.base import Guidance
-from zeroshot_core.hookspecs import hookimpl
+from zeroshot_core.plugins.hookspecs import hookimpl
 
 
 class NoneGuidance(Guidance):

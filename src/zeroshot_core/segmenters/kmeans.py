@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from zeroshot_core.errors import ConfigError, InputError, ModelError
-from zeroshot_core.hookspecs import RegisterFn, hookimpl
+from zeroshot_core.plugins.hookspecs import RegisterFn, hookimpl
 from zeroshot_core.segmenters.base import (
     Segmenter,
     check_image_and_mask,

@@ -27,7 +27,7 @@ import numpy as np
 from skimage.filters import threshold_multiotsu
 
 from zeroshot_core.errors import ConfigError, InputError
-from zeroshot_core.hookspecs import RegisterFn, hookimpl
+from zeroshot_core.plugins.hookspecs import RegisterFn, hookimpl
 from zeroshot_core.segmenters.base import Segmenter, check_image_and_mask, intensity_label_names
 
 MIN_CLASSES = 2

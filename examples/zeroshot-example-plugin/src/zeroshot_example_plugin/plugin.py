@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zeroshot_core.hookspecs import RegisterFn, hookimpl
-
+from zeroshot_core.plugins.hookspecs import RegisterFn, hookimpl
 from zeroshot_example_plugin.gradient import GradientGuidance
 from zeroshot_example_plugin.quantile import QuantileSegmenter
 

@@ -1,0 +1,273 @@
+"""The "Zero-shot translation" dock widget.
+
+Pick a source image layer and a model, tune the filter mask while a live preview
+shows the mask and the guidance map of the slice on screen, then translate the
+slice (or the whole volume) in a background thread and inspect the translation and
+its segmentation as layers on the source grid. Everything goes through
+:mod:`zeroshot_core.api`; the pieces live in small modules:
+
+* :mod:`._controls` – mask and sampling controls → ``MaskParams`` / ``TranslateOptions``
+* :mod:`._model_choice` – bundled model or folder, and its card
+* :mod:`._preview` – live mask / guidance preview layers
+* :mod:`._worker` – the thread worker, progress and cancellation
+* :mod:`._results` – translation and segmentation layers
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, ProgressBar, PushButton
+from napari.utils.notifications import show_error, show_info, show_warning
+
+from napari_zeroshot._job import Segmenting, TranslationOutput, TranslationRequest
+from napari_zeroshot._layers import check_source, is_owned, layer_to_volume
+from napari_zeroshot._model_choice import BUNDLED, FOLDER, describe, model_card, model_path
+from napari_zeroshot._plane import current_plane
+from napari_zeroshot._qt._controls import MaskControls, SamplingControls, heading
+from napari_zeroshot._qt._preview import PreviewController
+from napari_zeroshot._qt._worker import TranslationRun
+from napari_zeroshot._results import show_result
+from zeroshot_core import api
+from zeroshot_core.api import guidance_registry, segmenter_registry
+from zeroshot_core.errors import InputError, ZeroshotError
+
+if TYPE_CHECKING:
+    import napari
+
+FROM_MODEL = "from model"
+NO_SEGMENTER = "none"
+DEFAULT_SEGMENTER = "kmeans"
+_PROGRESS_MAX = 1000
+
+
+def _guidance_choices(_: Any) -> list[tuple[str, str | None]]:
+    """The model's own guidance, then every registered strategy (plugins included)."""
+    return [(FROM_MODEL, None)] + [(name, name) for name in guidance_registry().names()]
+
+
+def _segmenter_choices(_: Any) -> list[tuple[str, str | None]]:
+    """No segmentation, then every registered segmenter (plugins included)."""
+    return [(NO_SEGMENTER, None)] + [(name, name) for name in segmenter_registry().names()]
+
+
+class TranslationWidget(Container):
+    """Dock widget: translate an image layer with a target-only diffusion model.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+        The viewer whose layers are read and added.
+
+    Attributes
+    ----------
+    source, model, model_folder, guidance, segmenter, preview, preview_status : magicgui widgets
+    mask : MaskControls
+    sampling : SamplingControls
+    run_button, cancel_button, progress, status : magicgui widgets
+    run : TranslationRun or None
+        The run in progress (or the last one).
+    """
+
+    def __init__(self, napari_viewer: "napari.viewer.Viewer") -> None:
+        super().__init__(labels=True)
+        self.viewer = napari_viewer
+        self.source = ComboBox(label="source", choices=self._source_choices, nullable=True)
+        self.model = ComboBox(label="model", choices=(BUNDLED, FOLDER), value=BUNDLED)
+        self.model_folder = FileEdit(label="model folder", mode="d", visible=False)
+        self.model_info = Label(label="", value="")
+        self.guidance = ComboBox(label="guidance", choices=_guidance_choices)
+        self.segmenter = ComboBox(label="segmenter", choices=_segmenter_choices)
+        if DEFAULT_SEGMENTER in segmenter_registry().names():
+            self.segmenter.value = DEFAULT_SEGMENTER
+        self.mask = MaskControls()
+        self.preview = CheckBox(text="live preview on this slice", value=True)
+        self.preview_status = Label(label="", value="", visible=False)
+        self.sampling = SamplingControls()
+        self.run_button = PushButton(text="Run")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.progress = ProgressBar(label="progress", min=0, max=_PROGRESS_MAX, value=0)
+        self.status = Label(label="", value="ready")
+        self.run: TranslationRun | None = None
+        self._previewer = PreviewController(napari_viewer, self._preview_source, self._preview_settings,
+                                            self._report_preview, parent=self.native)
+        self.extend([heading("Input"), self.source, self.model, self.model_folder, self.model_info,
+                     self.guidance, self.segmenter, heading("Filter mask"), *self.mask.widgets, self.preview,
+                     self.preview_status,
+                     heading("Sampling"), *self.sampling.widgets,
+                     Container(widgets=[self.run_button, self.cancel_button], layout="horizontal",
+                               labels=False, label=""),
+                     self.progress, self.status])
+        self._connect()
+        self.reset_choices()
+        self._update_model_info(notify=False)
+        self._previewer.schedule()
+
+    # ----------------------------------------------------------------- wiring
+    def _source_choices(self, *_: Any) -> list[tuple[str, Any]]:
+        """Image and Labels layers of the viewer, without the plugin's preview layers.
+
+        Labels and RGB layers are listed so that choosing one explains why it cannot
+        be translated instead of silently hiding it.
+        """
+        from napari.layers import Image, Labels
+
+        return [(layer.name, layer) for layer in self.viewer.layers
+                if isinstance(layer, (Image, Labels)) and not is_owned(layer, "preview-mask", "preview-guidance")]
+
+    def _connect(self) -> None:
+        self.source.changed.connect(self._previewer.schedule)
+        self.model.changed.connect(self._on_model_kind)
+        self.model_folder.changed.connect(lambda *_: self._update_model_info(notify=True))
+        self.guidance.changed.connect(lambda *_: self._update_model_info(notify=False))
+        self.mask.connect(self._previewer.schedule)
+        self.preview.changed.connect(self._on_preview_toggled)
+        self.run_button.changed.connect(self.start)
+        self.cancel_button.changed.connect(self.cancel)
+        dims = self.viewer.dims.events
+        for event in (dims.current_step, dims.order, dims.ndisplay):
+            event.connect(self._previewer.schedule)
+
+    def reset_choices(self, *_: Any) -> None:
+        """Refresh layer and plugin drop-downs (napari calls this when layers change)."""
+        super().reset_choices()
+        if self.source.value is None:
+            images = [value for _, value in self._source_choices() if check_source(value).ok]
+            if images:
+                self.source.value = images[-1]
+
+    def _on_model_kind(self, *_: Any) -> None:
+        self.model_folder.visible = self.model.value == FOLDER
+        self._update_model_info(notify=self.model.value == FOLDER and self._folder_chosen())
+
+    def _on_preview_toggled(self, enabled: bool) -> None:
+        self._previewer.enabled = bool(enabled)
+        if enabled:
+            self._previewer.schedule()
+        else:
+            self._previewer.stop()
+            self._previewer.clear()
+
+    def _folder_chosen(self) -> bool:
+        return str(self.model_folder.value).strip() not in ("", ".")
+
+    # ------------------------------------------------------------ model info
+    def _card(self) -> dict[str, Any]:
+        """The chosen model's card (raises ``ModelError``)."""
+        return model_card(self.model.value, self.model_folder.value, self.guidance.value)
+
+    def _update_model_info(self, notify: bool) -> None:
+        try:
+            self.model_info.value = describe(self._card())
+        except ZeroshotError as exc:
+            self.model_info.value = "no usable model"
+            if notify:
+                show_error(str(exc))
+        self._previewer.schedule()
+
+    # --------------------------------------------------------------- preview
+    def _preview_source(self) -> Any:
+        layer = self.source.value
+        return layer if layer is not None and check_source(layer).ok else None
+
+    def _preview_settings(self) -> tuple[str | None, api.MaskParams, dict[str, Any]]:
+        guidance = self.guidance.value
+        try:
+            card = self._card()
+        except ZeroshotError:
+            card = None
+        if guidance is None:
+            guidance = card["guidance"] if card else None
+        params = dict(card.get("guidance_params", {})) if card and card.get("guidance") == guidance else {}
+        return guidance, self.mask.params(), params
+
+    def _report_preview(self, message: str) -> None:
+        self.preview_status.value = message
+        self.preview_status.visible = bool(message)
+
+    # ------------------------------------------------------------------- run
+    def _request(self) -> TranslationRequest:
+        """Build the run from the controls (raises ``ZeroshotError`` on bad input)."""
+        layer = self.source.value
+        check = check_source(layer)
+        if not check.ok:
+            raise InputError(check.problem)
+        if self.model.value == FOLDER:
+            self._card()  # refuse a folder that is not a model before starting a thread
+        volume = layer_to_volume(layer)
+        slices, axis = None, None
+        if self.sampling.current_slice_only:
+            plane = current_plane(layer, self.viewer.dims)
+            slices, axis = (plane.index,), plane.volume_axis
+        options = self.sampling.options(self.mask.params(), slices=slices, axis=axis)
+        return TranslationRequest(volume, model_path(self.model.value, self.model_folder.value),
+                                  self.guidance.value, options, self.segmenter.value)
+
+    def start(self, *_: Any) -> TranslationRun | None:
+        """Start translating in the background (Run button).
+
+        Bad input (no layer, a labels/RGB/4-D layer, a folder that is not a model,
+        invalid settings) shows a notification and starts nothing.
+
+        Returns
+        -------
+        TranslationRun or None
+        """
+        if self.run is not None and self.run.running:
+            show_info("a translation is already running; cancel it first")
+            return None
+        try:
+            request = self._request()
+        except ZeroshotError as exc:
+            show_error(str(exc))
+            self.status.value = str(exc)
+            return None
+        source = self.source.value
+        self.run = TranslationRun(request, self._on_event, lambda out: self._on_done(source, out),
+                                  self._on_error, self._on_finished)
+        self.run_button.enabled = False
+        self.cancel_button.enabled = True
+        self.progress.value = 0
+        self.status.value = "loading model…"
+        self.run.start()
+        return self.run
+
+    def cancel(self, *_: Any) -> None:
+        """Stop the running translation after the current step (Cancel button)."""
+        if self.run is not None and self.run.running:
+            self.status.value = "cancelling…"
+            self.cancel_button.enabled = False
+            self.run.cancel()
+
+    def _on_event(self, event: Any) -> None:
+        if isinstance(event, Segmenting):
+            self.status.value = f"segmenting ({event.segmenter})…"
+            return
+        if self.run is not None and self.run.cancelled:
+            return
+        self.progress.value = int(round(event.fraction * _PROGRESS_MAX))
+        current = min(event.slices_done + 1, event.slices_total)
+        self.status.value = (f"slice {current}/{event.slices_total} · "
+                             f"step {event.step}/{event.steps_total}")
+
+    def _on_done(self, source: Any, output: TranslationOutput) -> None:
+        if self.run is not None and self.run.cancelled:
+            return  # cancelled while segmenting: the user asked for nothing to be added
+        result = output.result
+        target = result.model.card.target_modality
+        show_result(self.viewer, source, result.volume, output.labels, target)
+        self.progress.value = _PROGRESS_MAX
+        self.status.value = f"done: {len(result.slices)} slice(s) → {target}"
+        if output.segmentation_error:
+            show_warning(output.segmentation_error)
+
+    def _on_error(self, message: str) -> None:
+        show_error(message)
+        self.status.value = f"failed: {message}"
+
+    def _on_finished(self, cancelled: bool) -> None:
+        self.run_button.enabled = True
+        self.cancel_button.enabled = False
+        if cancelled:
+            self.progress.value = 0
+            self.status.value = "cancelled"

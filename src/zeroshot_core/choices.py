@@ -1,0 +1,27 @@
+"""Names of devices, samplers and evaluation methods, without importing torch.
+
+One table each, used by the CLI's argparse choices (so that building the parser
+stays cheap), the options dataclasses' validation, the napari widget's drop-downs,
+the scheduler factory (:func:`zeroshot_core.diffusion.schedulers.make_scheduler`)
+and :func:`zeroshot_core.evaluation.evaluator.evaluate`.
+"""
+
+from __future__ import annotations
+
+DEVICE_NAMES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+"""``auto`` picks CUDA, then Apple MPS, then the CPU."""
+
+SCHEDULER_NAMES: dict[str, str] = {
+    "ddim": "DDIM, deterministic (eta = 0)",
+    "dpm": "DPM-Solver++ (2nd order multistep), deterministic",
+    "ddpm": "ancestral DDPM, stochastic",
+    "sde": "Euler-Maruyama on the variance-exploding reverse SDE (Euler ancestral), stochastic",
+}
+"""Sampler name → one-line description (diffusers schedulers)."""
+
+BASELINES: tuple[str, ...] = ("identity", "histmatch", "shape")
+"""Classical evaluation methods that need no model."""
+
+DEFAULT_METHODS: tuple[str, ...] = BASELINES + ("none", "contour", "lmi")
+"""Methods :func:`zeroshot_core.evaluation.evaluator.evaluate` runs by default: the
+baselines, then the built-in guidances."""

@@ -1,0 +1,121 @@
+"""The ``zeroshot`` sub-commands ``train``, ``translate``, ``segment``, ``plugins`` and ``models``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from zeroshot_core.cli.options import _key_values, _mask_params, _progress_bar, _slice_list
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from zeroshot_core.training.loop import TrainConfig, train_iter
+
+    config = TrainConfig(
+        guidance=args.guidance, guidance_params=_key_values(args.guidance_param), image_size=args.image_size,
+        model_size=args.model_size, max_steps=args.max_steps, batch_size=args.batch_size,
+        learning_rate=args.lr, ema_decay=args.ema_decay, checkpoint_every=args.checkpoint_every,
+        seed=args.seed, device=args.device, augment=not args.no_augment, mask=_mask_params(args),
+        target_modality=args.target_modality, segmenters=tuple(args.segmenters.split(",")) if args.segmenters else ())
+    bar = None
+    for event in train_iter(args.targets, args.out, config, resume=args.resume):
+        if bar is None:
+            bar = _progress_bar(event.max_steps, "train", args.quiet)
+            bar.update(event.step - 1)
+        bar.update(1)
+        bar.set_postfix(loss=f"{event.loss:.4f}", slices=event.slices, refresh=False)
+    if bar is not None:
+        bar.close()
+    print(f"model written to {args.out}")
+    return 0
+
+
+def _translate_options(args: argparse.Namespace):
+    from zeroshot_core.diffusion.consistency import ConsistencyParams
+    from zeroshot_core.diffusion.translation import TranslateOptions
+
+    params = _key_values(args.guidance_param)
+    if args.strength is not None:
+        params["strength"] = args.strength
+    consistency = ConsistencyParams(args.candidates, args.rounds, args.first_slice_threshold) if args.consistency else None
+    return TranslateOptions(steps=args.steps, scheduler=args.scheduler, seed=args.seed, device=args.device,
+                            batch_size=args.batch_size, mask=_mask_params(args), consistency=consistency,
+                            slices=_slice_list(args.slices), axis=args.axis, guidance_params=params)
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from zeroshot_core.api import check_output_path, load_volume, run_translation, save_volume, segment_translation
+
+    out = check_output_path(args.out, args.source)
+    labels_out = check_output_path(args.labels, args.source, args.out) if args.labels else None
+    source = load_volume(args.source)
+    bars = []
+
+    def show(event) -> None:
+        if not bars:
+            bars.append(_progress_bar(event.slices_total * max(event.steps_total, 1), "translate", args.quiet))
+        bar = bars[0]
+        bar.n = int(round(event.fraction * bar.total))
+        bar.set_postfix(slice=f"{event.slices_done}/{event.slices_total}", refresh=False)
+        bar.refresh()
+
+    try:
+        result = run_translation(source, args.model, args.guidance, _translate_options(args), on_progress=show)
+    finally:
+        for bar in bars:
+            bar.close()
+    save_volume(result.volume, out)
+    print(f"translation ({result.guidance}, {len(result.slices)} slices) written to {out}")
+    if labels_out is not None:
+        labels = segment_translation(result, args.segmenter)
+        save_volume(result.volume.with_data(labels), labels_out, dtype="int16")
+        print(f"segmentation ({args.segmenter}) written to {labels_out}")
+    return 0
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    from zeroshot_core.api import check_output_path, load_volume, save_volume, segment
+
+    out = check_output_path(args.out, args.image)
+    image = load_volume(args.image)
+    labels = segment(image, args.model, args.segmenter, _mask_params(args) if args.custom_mask else None)
+    save_volume(image.with_data(labels), out, dtype="int16")
+    print(f"segmentation ({args.segmenter}) written to {out}")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from zeroshot_core.plugins.manager import plugins_disabled, registries
+
+    found = registries()
+    rows = [("kind", "name", "package", "version")]
+    rows += [("guidance", e.name, e.package, e.version) for e in found.guidance]
+    rows += [("segmenter", e.name, e.package, e.version) for e in found.segmenters]
+    if args.json:
+        print(json.dumps([dict(zip(rows[0], r)) for r in rows[1:]], indent=2))
+        return 0
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    if plugins_disabled():
+        print("(third-party plugins disabled by ZEROSHOT_DISABLE_PLUGINS)")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from zeroshot_core.api import list_models
+
+    models = list_models()
+    if args.json:
+        print(json.dumps([{"path": str(p), "card": c} for p, c in models], indent=2))
+        return 0
+    if not models:
+        print("no bundled models; train one with 'zeroshot train'")
+    for path, card in models:
+        training = card.get("training", {})
+        print(f"{path.name}: guidance={card['guidance']} size={card['model_size']} image={card['image_size']}px "
+              f"target={card['target_modality']} steps={training.get('steps')} "
+              f"segmenters={','.join(card.get('segmenters', {}))}")
+    return 0
+
+

@@ -1,0 +1,74 @@
+"""Options shared by several ``zeroshot`` sub-commands and their conversion to core configs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Sequence
+
+from zeroshot_core.choices import DEVICE_NAMES, SCHEDULER_NAMES
+from zeroshot_core.errors import ConfigError
+
+
+def _key_values(items: Sequence[str] | None) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"guidance parameter {item!r} must look like NAME=VALUE")
+        key, text = item.split("=", 1)
+        try:
+            params[key.strip()] = json.loads(text)
+        except ValueError:
+            params[key.strip()] = text
+    return params
+
+
+def _slice_list(text: str | None) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    indices: list[int] = []
+    try:
+        for part in text.split(","):
+            if ":" in part:
+                start, stop = part.split(":", 1)
+                indices.extend(range(int(start), int(stop)))
+            else:
+                indices.append(int(part))
+    except ValueError:
+        raise ConfigError(f"--slices {text!r}: use indices like 40,41 or a range 40:60") from None
+    return tuple(indices)
+
+
+def _add_sampling_options(parser: argparse.ArgumentParser, steps: int) -> None:
+    parser.add_argument("--steps", type=int, default=steps, help=f"sampling steps (default {steps})")
+    parser.add_argument("--scheduler", default="ddim", choices=tuple(SCHEDULER_NAMES))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", choices=DEVICE_NAMES)
+    parser.add_argument("--batch-size", type=int, default=8, help="slices sampled together (default 8)")
+
+
+def _add_mask_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("filter mask (threshold_multiotsu -> erosion -> small objects -> holes)")
+    group.add_argument("--no-mask", action="store_true", help="do not mask the background")
+    group.add_argument("--mask-classes", type=int, default=3, help="multi-Otsu classes (default 3)")
+    group.add_argument("--mask-erosion", type=int, default=2, help="erosion radius in voxels (default 2)")
+    group.add_argument("--mask-min-object", type=int, default=64, help="smallest object kept, voxels (default 64)")
+    group.add_argument("--mask-hole-area", type=int, default=1024, help="largest hole filled, voxels (default 1024)")
+    group.add_argument("--mask-keep-all", action="store_true", help="keep all components, not only the largest")
+
+
+def _mask_params(args: argparse.Namespace):
+    from zeroshot_core.imaging.mask import MaskParams
+
+    return MaskParams(enabled=not args.no_mask, classes=args.mask_classes, erosion_radius=args.mask_erosion,
+                      min_object_size=args.mask_min_object, hole_area=args.mask_hole_area,
+                      keep_largest=not args.mask_keep_all)
+
+
+def _progress_bar(total: int, desc: str, quiet: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step", disable=quiet, dynamic_ncols=True, file=sys.stderr)
+
+

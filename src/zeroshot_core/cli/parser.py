@@ -1,0 +1,109 @@
+"""The ``zeroshot`` argument parser and entry point.
+
+Every user error prints one line ``zeroshot: error: ...`` and exits with code 2;
+Ctrl-C exits with 130 and leaves no partial output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from zeroshot_core import __version__
+from zeroshot_core.choices import DEVICE_NAMES
+from zeroshot_core.cli import commands, report_commands
+from zeroshot_core.cli.options import _add_mask_options, _add_sampling_options
+from zeroshot_core.errors import ZeroshotError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``zeroshot``."""
+    parser = argparse.ArgumentParser(prog="zeroshot", description="Source-free diffusion translation of medical images.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="CPU threads for torch (default: torch's choice; 1 is fastest on a busy machine)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = sub.add_parser("train", help="train a model on target-modality images only")
+    train.add_argument("targets", nargs="+", help="NIfTI/PNG/TIFF/NPY files or folders of the target modality")
+    train.add_argument("--out", required=True, help="model folder to write")
+    train.add_argument("--guidance", default="contour", help="guidance strategy (see 'zeroshot plugins')")
+    train.add_argument("--guidance-param", action="append", metavar="NAME=VALUE", help="guidance parameter")
+    train.add_argument("--image-size", type=int, default=64)
+    train.add_argument("--model-size", default="small", choices=["tiny", "small", "base"])
+    train.add_argument("--max-steps", type=int, default=10000, help="total optimiser steps (cumulative)")
+    train.add_argument("--batch-size", type=int, default=16)
+    train.add_argument("--lr", type=float, default=2e-4)
+    train.add_argument("--ema-decay", type=float, default=0.999)
+    train.add_argument("--checkpoint-every", type=int, default=500)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", default="auto", choices=DEVICE_NAMES)
+    train.add_argument("--no-augment", action="store_true")
+    train.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    train.add_argument("--target-modality", default="T1")
+    train.add_argument("--segmenters", default="kmeans", help="comma-separated segmenters to fit (default kmeans)")
+    _add_mask_options(train)
+    train.set_defaults(func=commands.cmd_train)
+
+    translate = sub.add_parser("translate", help="translate a volume to the model's target modality")
+    translate.add_argument("source", help="source image (NIfTI, PNG, TIFF, NPY)")
+    translate.add_argument("--out", required=True, help="output image (same grid and affine as the source)")
+    translate.add_argument("--model", help="model folder (default: the bundled model for --guidance)")
+    translate.add_argument("--guidance", help="guidance strategy (default: the model's)")
+    translate.add_argument("--guidance-param", action="append", metavar="NAME=VALUE")
+    translate.add_argument("--strength", type=float, help="start fraction of the noise schedule (SDEdit t0)")
+    _add_sampling_options(translate, 50)
+    translate.add_argument("--slices", help="slice indices to translate, e.g. 40,41 or 30:60 (default all)")
+    translate.add_argument("--axis", type=int, choices=[0, 1, 2], help="slicing axis (default: through-plane)")
+    translate.add_argument("--consistency", action="store_true", help="adjacent-slice candidate selection")
+    translate.add_argument("--candidates", type=int, default=4, help="candidates per round (consistency)")
+    translate.add_argument("--rounds", type=int, default=1, help="rounds of candidates (consistency)")
+    translate.add_argument("--first-slice-threshold", type=float, default=-0.9,
+                           help="minimum normalised mean of a first-slice candidate (consistency)")
+    translate.add_argument("--labels", help="also segment the translation and write the labels here")
+    translate.add_argument("--segmenter", default="kmeans")
+    _add_mask_options(translate)
+    translate.set_defaults(func=commands.cmd_translate)
+
+    seg = sub.add_parser("segment", help="segment a target-modality image with a model's segmenter")
+    seg.add_argument("image")
+    seg.add_argument("--out", required=True, help="label image to write")
+    seg.add_argument("--model", help="model folder holding the fitted segmenter (default: bundled)")
+    seg.add_argument("--segmenter", default="kmeans")
+    seg.add_argument("--custom-mask", action="store_true", help="use the --mask-* options instead of the model's")
+    _add_mask_options(seg)
+    seg.set_defaults(func=commands.cmd_segment)
+
+    plugins = sub.add_parser("plugins", help="list guidance strategies and segmenters")
+    plugins.add_argument("--json", action="store_true")
+    plugins.set_defaults(func=commands.cmd_plugins)
+
+    models = sub.add_parser("models", help="list bundled models with their model cards")
+    models.add_argument("--json", action="store_true")
+    models.set_defaults(func=commands.cmd_models)
+
+    report_commands.add_report_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``zeroshot``; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.threads < 0:
+        parser.error("--threads must be >= 0")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        return int(args.func(args) or 0)
+    except ZeroshotError as exc:
+        print(f"zeroshot: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("zeroshot: cancelled; no output was written", file=sys.stderr)
+        return 130
+

@@ -1,0 +1,2 @@
+"""Reverse diffusion: the scheduler table, guided sampling, volume translation and
+adjacent-slice consistency."""

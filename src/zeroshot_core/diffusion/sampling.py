@@ -1,0 +1,122 @@
+"""Guided reverse diffusion with diffusers schedulers.
+
+:func:`sample_progressive` is a generator (after improved-diffusion's
+``p_sample_loop_progressive``): it yields after every step, so callers can report
+progress and stop between steps. Noise schedulers come from diffusers and follow
+its ``set_timesteps`` / ``scale_model_input`` / ``step`` contract.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+
+from zeroshot_core.errors import ConfigError
+from zeroshot_core.guidance.base import Guidance
+
+
+@dataclass(frozen=True)
+class SampleStep:
+    """One finished denoising step.
+
+    Attributes
+    ----------
+    step : int
+        1-based index of the finished step.
+    total : int
+        Steps that this call runs (fewer than requested when starting part-way).
+    sample : Tensor
+        Current sample ``x_t`` (the clean sample after the last step).
+    """
+
+    step: int
+    total: int
+    sample: torch.Tensor
+
+
+def _alpha_bar(scheduler, timestep: torch.Tensor) -> float:
+    index = int(round(float(timestep)))
+    return float(scheduler.alphas_cumprod[min(max(index, 0), len(scheduler.alphas_cumprod) - 1)])
+
+
+def start_timesteps(scheduler, steps: int, strength: float) -> tuple[torch.Tensor, int]:
+    """Set the scheduler to ``steps`` and drop the first ``1 - strength`` of them.
+
+    Returns
+    -------
+    timesteps : Tensor
+        The timesteps to run.
+    begin : int
+        Index of the first one in the full list.
+    """
+    if steps < 1:
+        raise ConfigError(f"sampling steps must be >= 1, got {steps}")
+    scheduler.set_timesteps(steps)
+    begin = min(int(round(steps * (1.0 - strength))), steps - 1)
+    if hasattr(scheduler, "set_begin_index"):
+        scheduler.set_begin_index(begin)
+    return scheduler.timesteps[begin:], begin
+
+
+def sample_progressive(
+    unet: torch.nn.Module,
+    scheduler,
+    guidance: Guidance,
+    reference: torch.Tensor,
+    static: torch.Tensor,
+    mask: torch.Tensor,
+    noise: torch.Tensor,
+    steps: int,
+    generator: torch.Generator | None = None,
+) -> Iterator[SampleStep]:
+    """Run guided reverse diffusion, yielding after each step.
+
+    Parameters
+    ----------
+    unet : torch.nn.Module
+        Score network taking ``1 + guidance.condition_channels`` channels.
+    scheduler
+        A scheduler from :func:`make_scheduler` (its state is reset here).
+    guidance : Guidance
+    reference : Tensor (B, 1, H, W)
+        Masked source slices in [-1, 1].
+    static : Tensor (B, guidance.static_channels, H, W)
+        Static condition channels of the source.
+    mask : Tensor (B, 1, H, W)
+        Filter mask, 1 inside.
+    noise : Tensor (B, 1, H, W)
+        Standard normal noise that sets the start (and so the result, for the
+        deterministic schedulers).
+    steps : int
+        Number of scheduler steps for the full schedule.
+    generator : torch.Generator, optional
+        For the stochastic schedulers' per-step noise.
+
+    Yields
+    ------
+    SampleStep
+    """
+    timesteps, begin = start_timesteps(scheduler, steps, guidance.strength)
+    if guidance.strength >= 1.0 or begin == 0:
+        x = noise * float(getattr(scheduler, "init_noise_sigma", 1.0))
+    else:
+        x = scheduler.add_noise(reference, noise, timesteps[:1].repeat(reference.shape[0]))
+    total = len(timesteps)
+    for index, t in enumerate(timesteps):
+        with torch.no_grad():
+            model_input = scheduler.scale_model_input(x, t)
+            dynamic = guidance.dynamic_condition(reference, model_input)
+            network_input = torch.cat([model_input, static, dynamic], dim=1)
+            t_batch = t.to(x.device).expand(x.shape[0]) if t.ndim == 0 else t
+            eps = unet(network_input, t_batch).sample
+        if guidance.corrects_x0:
+            alpha_bar = _alpha_bar(scheduler, t)
+            a, s = math.sqrt(alpha_bar), math.sqrt(max(1.0 - alpha_bar, 1e-12))
+            x0_hat = ((model_input - s * eps) / a).clamp(-1.0, 1.0)
+            corrected = guidance.correct_x0(reference, x0_hat, mask, index / max(total, 1))
+            eps = (model_input - a * corrected) / s
+        x = scheduler.step(eps, t, x, generator=generator).prev_sample
+        yield SampleStep(index + 1, total, x)

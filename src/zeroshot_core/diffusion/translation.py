@@ -1,0 +1,342 @@
+"""Translating a whole volume slice by slice with a guided target-only model.
+
+volume → filter mask → normalise → slices at model size → guidance channels →
+guided sampler (batched, or candidate selection for adjacent-slice consistency) →
+back to the input grid in target intensity units.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generator, Iterator, Mapping
+
+import numpy as np
+import torch
+
+from zeroshot_core.choices import SCHEDULER_NAMES
+from zeroshot_core.diffusion.consistency import ConsistencyParams, select_candidate
+from zeroshot_core.diffusion.sampling import sample_progressive
+from zeroshot_core.diffusion.schedulers import make_scheduler
+from zeroshot_core.errors import ConfigError, InputError, ModelError, ZeroshotError
+from zeroshot_core.guidance.base import Guidance
+from zeroshot_core.imaging.intensity import Normalisation
+from zeroshot_core.imaging.mask import MaskParams, filter_mask
+from zeroshot_core.imaging.orientation import Reorientation, slicing_axis, stack_slices, volume_slices
+from zeroshot_core.imaging.resize import from_model_size, to_model_size
+from zeroshot_core.io.formats import to_volume
+from zeroshot_core.io.volume import Volume
+from zeroshot_core.model.devices import resolve_device
+from zeroshot_core.model.loading import LoadedModel, load_model
+from zeroshot_core.plugins.manager import guidance_registry
+
+
+@dataclass(frozen=True)
+class TranslateOptions:
+    """Sampling settings, validated on construction.
+
+    Attributes
+    ----------
+    steps : int
+        Scheduler steps for the full schedule (SDEdit runs ``strength`` of them).
+    scheduler : str
+        ``ddim``, ``dpm``, ``ddpm`` or ``sde``.
+    seed : int
+    device : str
+        ``auto``, ``cpu``, ``cuda`` or ``mps``.
+    batch_size : int
+        Slices sampled together.
+    mask : MaskParams
+    consistency : ConsistencyParams or None
+        Adjacent-slice candidate selection (slices then run one at a time).
+    slices : tuple of int or None
+        Slice indices (along ``axis``) to translate; ``None`` for all.
+    axis : int or None
+        Slicing axis; ``None`` picks the through-plane axis from the affine.
+    guidance_params : mapping
+        Overrides of the guidance parameters stored in the model card.
+    """
+
+    steps: int = 50
+    scheduler: str = "ddim"
+    seed: int = 0
+    device: str = "auto"
+    batch_size: int = 8
+    mask: MaskParams = field(default_factory=MaskParams)
+    consistency: ConsistencyParams | None = None
+    slices: tuple[int, ...] | None = None
+    axis: int | None = None
+    guidance_params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.steps <= 1000:
+            raise ConfigError(f"steps must be 1..1000, got {self.steps}")
+        if self.scheduler not in SCHEDULER_NAMES:
+            raise ConfigError(f"unknown scheduler {self.scheduler!r}; valid: {', '.join(SCHEDULER_NAMES)}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
+        if self.axis is not None and self.axis not in (0, 1, 2):
+            raise ConfigError(f"axis must be 0, 1 or 2, got {self.axis}")
+        if self.device not in ("auto", "cpu", "cuda", "mps"):
+            raise ConfigError(f"unknown device {self.device!r}; use auto, cpu, cuda or mps")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a translation stands.
+
+    Attributes
+    ----------
+    slices_done, slices_total : int
+        Slices finished / to do.
+    step, steps_total : int
+        Step within the slices being sampled now.
+    """
+
+    slices_done: int
+    slices_total: int
+    step: int
+    steps_total: int
+    batch: int = 0
+
+    @property
+    def fraction(self) -> float:
+        """Overall fraction done, in [0, 1]."""
+        if self.slices_total == 0:
+            return 1.0
+        partial = self.batch * (self.step / self.steps_total if self.steps_total else 0.0)
+        return min(1.0, (self.slices_done + partial) / self.slices_total)
+
+
+@dataclass(frozen=True, eq=False)
+class TranslationResult:
+    """The finished translation.
+
+    Attributes
+    ----------
+    volume : Volume
+        On the source grid and affine, in target intensity units.
+    mask : ndarray bool
+        Filter mask of the source.
+    guidance : str
+    slices : tuple of int
+        Slices that were translated (along ``axis``).
+    axis : int
+    model : LoadedModel
+    """
+
+    volume: Volume
+    mask: np.ndarray
+    guidance: str
+    slices: tuple[int, ...]
+    axis: int
+    model: LoadedModel
+
+
+def as_source_volume(source: Volume | str | os.PathLike | np.ndarray) -> Volume:
+    """Accept a Volume, a path or an array; check it is finite and not constant.
+
+    Raises
+    ------
+    InputError
+    """
+    volume = to_volume(source)
+    if not np.isfinite(volume.data).all():
+        raise InputError("the source contains NaN or Inf values; replace them first")
+    if float(volume.data.max()) == float(volume.data.min()):
+        raise InputError("the source image is constant (no contrast to translate)")
+    return volume
+
+
+def source_mask(volume: Volume, axis: int, params: MaskParams) -> np.ndarray:
+    """Filter mask of a volume; a one-slice volume is masked as a 2-D image."""
+    if volume.data.shape[axis] == 1:
+        return np.expand_dims(filter_mask(np.take(volume.data, 0, axis=axis), params), axis)
+    return filter_mask(volume.data, params)
+
+
+def build_guidance(model: LoadedModel, name: str | None, overrides: Mapping[str, Any]) -> Guidance:
+    """The guidance strategy for ``model``, checked for compatibility.
+
+    Raises
+    ------
+    ModelError, PluginError
+    """
+    card = model.card
+    name = name or card.guidance
+    params = dict(card.guidance_params) if name == card.guidance else {}
+    params.update(overrides)
+    guidance = guidance_registry().create(name, **params)
+    problem = guidance.compatibility_error(card.guidance, card.guidance_params, card.condition_channels)
+    if problem:
+        raise ModelError(problem)
+    return guidance
+
+
+def _slice_noise(seed: int, index: int, candidate: int, size: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed((seed * 1_000_003 + index * 7_919 + candidate * 104_729) % 2**63)
+    return torch.randn((1, 1, size, size), generator=generator)
+
+
+def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str | os.PathLike | LoadedModel | None = None,
+                   guidance: str | None = None, options: TranslateOptions | None = None
+                   ) -> Iterator[Progress | TranslationResult]:
+    """Translate ``source``; yield :class:`Progress` events, then one :class:`TranslationResult`.
+
+    Closing the generator between events cancels the work; nothing is written.
+
+    Raises
+    ------
+    InputError, ModelError, ConfigError, PluginError
+    """
+    options = options or TranslateOptions()
+    volume = as_source_volume(source)
+    device = resolve_device(options.device)
+    loaded = load_model(model, guidance, device)
+    strategy = build_guidance(loaded, guidance, options.guidance_params)
+    card = loaded.card
+    size = card.image_size
+
+    axis = options.axis if options.axis is not None else slicing_axis(volume.affine, volume.data.shape)
+    mask3d = source_mask(volume, axis, options.mask)
+    if not mask3d.any():
+        raise InputError("the filter mask is empty: nothing to translate; lower --mask-erosion or --mask-classes")
+    norm = Normalisation.fit(volume.data, tuple(card.percentiles), mask3d)
+    # Slices are cut in the canonical orientation, the one the models were trained in.
+    reorient = Reorientation.for_affine(volume.affine, volume.data.shape)
+    canonical_axis, _ = reorient.axis(axis)
+    slices = volume_slices(reorient.apply(norm.apply(volume.data)), canonical_axis)
+    mask_slices = volume_slices(reorient.apply(mask3d), canonical_axis)
+    count = slices.shape[0]
+    wanted = tuple(range(count)) if options.slices is None else tuple(options.slices)
+    bad = [i for i in wanted if not 0 <= i < count]
+    if bad:
+        raise ConfigError(f"slice index {bad[0]} out of range 0..{count - 1}")
+    todo_voxel = [i for i in wanted if mask_slices[reorient.index(axis, i)].any()]
+    todo = [reorient.index(axis, i) for i in todo_voxel]
+
+    out_slices = np.full(slices.shape, -1.0, np.float32)
+    shape2d = slices.shape[1:]
+    steps_total = len(range(min(int(round(options.steps * (1 - strategy.strength))), options.steps - 1), options.steps))
+    done = len(wanted) - len(todo)
+    yield Progress(done, len(wanted), 0, steps_total)
+
+    def prepare(indices: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        small = to_model_size(slices[indices], size, fill=-1.0)
+        small_mask = to_model_size(mask_slices[indices].astype(np.float32), size, fill=0.0) > 0.5
+        reference = np.where(small_mask, small, -1.0).astype(np.float32)
+        static = np.stack([strategy.static_condition(r, m) for r, m in zip(reference, small_mask)])
+        return (torch.from_numpy(reference[:, None]).to(device), torch.from_numpy(static).to(device),
+                torch.from_numpy(small_mask[:, None].astype(np.float32)).to(device))
+
+    def run(reference, static, mask, noise, generator, batch) -> Iterator[Progress | torch.Tensor]:
+        scheduler = make_scheduler(options.scheduler, card.noise_schedule)
+        result = None
+        for event in sample_progressive(loaded.unet, scheduler, strategy, reference, static, mask, noise,
+                                        options.steps, generator):
+            result = event.sample
+            yield Progress(done, len(wanted), event.step, event.total, batch)
+        yield torch.where(mask > 0, result.clamp(-1.0, 1.0), torch.full_like(result, -1.0))
+
+    if options.consistency is None:
+        for start in range(0, len(todo), options.batch_size):
+            indices = todo[start:start + options.batch_size]
+            reference, static, mask = prepare(indices)
+            noise = torch.cat([_slice_noise(options.seed, i, 0, size) for i in indices]).to(device)
+            generator = torch.Generator(device=device).manual_seed(options.seed + indices[0])
+            for item in run(reference, static, mask, noise, generator, len(indices)):
+                if isinstance(item, Progress):
+                    yield item
+                else:
+                    out_slices[indices] = from_model_size(item[:, 0].cpu().numpy(), shape2d)
+            done += len(indices)
+            yield Progress(done, len(wanted), steps_total, steps_total)
+    else:
+        params = options.consistency
+        previous: torch.Tensor | None = None
+        last_index: int | None = None
+        for index in todo:
+            reference, static, mask = prepare([index])
+            pool = []
+            for round_ in range(params.rounds):
+                k = params.candidates
+                noise = torch.cat([_slice_noise(options.seed, index, round_ * k + c, size) for c in range(k)]).to(device)
+                generator = torch.Generator(device=device).manual_seed(options.seed + index * 31 + round_)
+                for item in run(reference.expand(k, -1, -1, -1), static.expand(k, -1, -1, -1),
+                                mask.expand(k, -1, -1, -1), noise, generator, 1):
+                    if isinstance(item, Progress):
+                        yield item
+                    else:
+                        pool.append(item)
+            candidates = torch.cat(pool)
+            adjacent = previous if last_index is not None and abs(index - last_index) == 1 else None
+            chosen = candidates[select_candidate(candidates, mask, adjacent, params.first_slice_threshold)]
+            previous, last_index = chosen[None], index
+            out_slices[index] = from_model_size(chosen[0].cpu().numpy()[None], shape2d)[0]
+            done += 1
+            yield Progress(done, len(wanted), steps_total, steps_total)
+
+    out_slices = np.where(mask_slices, out_slices, -1.0)
+    target = Normalisation(card.target_intensity["low"], card.target_intensity["high"])
+    data = target.invert(reorient.invert(stack_slices(out_slices, canonical_axis)))
+    translated = Volume(data.astype(np.float32), volume.affine, volume.header, None)
+    yield TranslationResult(translated, mask3d, strategy.name, tuple(todo_voxel), axis, loaded)
+
+
+def progress_then_result(events: Iterator[Progress | TranslationResult]
+                         ) -> Generator[Progress, None, TranslationResult]:
+    """Relay the :class:`Progress` events of ``events``; return its :class:`TranslationResult`.
+
+    Use it with ``yield from`` in generators (``result = yield from
+    progress_then_result(translate_iter(...))``); closing the relay closes
+    ``events``, which cancels the translation.
+
+    Raises
+    ------
+    ZeroshotError
+        If ``events`` ends without a result.
+    """
+    result = None
+    try:
+        for event in events:
+            if isinstance(event, TranslationResult):
+                result = event
+            else:
+                yield event
+    finally:
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()
+    if result is None:
+        raise ZeroshotError("the translation ended without a result")
+    return result
+
+
+def run_translation(source: Volume | str | os.PathLike | np.ndarray, model: str | os.PathLike | LoadedModel | None = None,
+                    guidance: str | None = None, options: TranslateOptions | None = None,
+                    on_progress: Callable[[Progress], None] | None = None) -> TranslationResult:
+    """Run :func:`translate_iter` to the end, calling ``on_progress`` with each event.
+
+    Parameters
+    ----------
+    source, model, guidance, options
+        As for :func:`translate_iter`.
+    on_progress : callable, optional
+        Called with every :class:`Progress` (slices done, sampling step).
+
+    Returns
+    -------
+    TranslationResult
+
+    Raises
+    ------
+    InputError, ModelError, ConfigError, PluginError
+    """
+    relay = progress_then_result(translate_iter(source, model, guidance, options))
+    while True:
+        try:
+            event = next(relay)
+        except StopIteration as stop:
+            return stop.value
+        if on_progress is not None:
+            on_progress(event)

@@ -1,0 +1,103 @@
+"""Loading models: a folder given by the user, or a bundled default.
+
+Bundled models live in ``zeroshot_core/models/<name>/`` (see ``zeroshot models``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from zeroshot_core.errors import ModelError
+from zeroshot_core.model.store import CARD_FILE, ModelCard, load_weights, read_card
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """A score network ready for sampling.
+
+    Attributes
+    ----------
+    unet : torch.nn.Module
+    card : ModelCard
+    path : Path
+    device : torch.device
+    """
+
+    unet: torch.nn.Module
+    card: ModelCard
+    path: Path
+    device: torch.device
+
+
+def bundled_model_dirs() -> list[Path]:
+    """Folders of the models shipped inside the package, sorted by name."""
+    root = resources.files("zeroshot_core") / "model" / "bundled"
+    try:
+        return sorted(Path(str(p)) for p in root.iterdir() if (Path(str(p)) / CARD_FILE).is_file())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def models_by_guidance(folders: Sequence[str | os.PathLike]) -> dict[str, Path]:
+    """Model folder per guidance name: the first folder (in order) trained with it or made default for it.
+
+    Raises
+    ------
+    ModelError
+        If a model card is unreadable.
+    """
+    found: dict[str, Path] = {}
+    for folder in folders:
+        card = read_card(folder)
+        for name in (card.guidance, *card.training.get("default_for", [])):
+            found.setdefault(name, Path(folder))
+    return found
+
+
+def default_model_dir(guidance: str | None) -> Path:
+    """The bundled model for ``guidance`` (any bundled model if ``None``).
+
+    Raises
+    ------
+    ModelError
+        If no bundled model fits.
+    """
+    dirs = bundled_model_dirs()
+    if guidance is None and dirs:
+        return dirs[0]
+    if guidance is not None and (found := models_by_guidance(dirs).get(guidance)) is not None:
+        return found
+    wanted = f" for guidance {guidance!r}" if guidance else ""
+    raise ModelError(f"no bundled model{wanted}; pass --model DIR (train one with 'zeroshot train')")
+
+
+def load_model(model: str | os.PathLike | LoadedModel | None = None, guidance: str | None = None,
+               device: torch.device | str = "cpu") -> LoadedModel:
+    """Load a model folder, or the bundled default for ``guidance``.
+
+    Parameters
+    ----------
+    model : path-like, LoadedModel or None
+        ``None`` picks the bundled default.
+    guidance : str, optional
+        Used only to pick the bundled default.
+    device : torch.device or str
+
+    Raises
+    ------
+    ModelError
+    """
+    device = torch.device(device)
+    if isinstance(model, LoadedModel):
+        if model.device == device:
+            return model
+        return LoadedModel(model.unet.to(device), model.card, model.path, device)
+    directory = Path(model) if model is not None else default_model_dir(guidance)
+    card = read_card(directory)
+    return LoadedModel(load_weights(directory, card, device), card, directory, device)

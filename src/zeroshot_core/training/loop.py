@@ -1,0 +1,278 @@
+"""Training a guided diffusion model on target images only.
+
+:func:`train_iter` is a generator yielding :class:`TrainProgress` after each step;
+it writes a usable model directory at every checkpoint and at the end, and resumes
+from ``training_state.*`` in that directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from zeroshot_core.errors import ConfigError, ModelError
+from zeroshot_core.imaging.mask import MaskParams
+from zeroshot_core.model.devices import resolve_device
+from zeroshot_core.model.store import (
+    DEFAULT_NOISE_SCHEDULE,
+    MODEL_SIZES,
+    WEIGHTS_FILE,
+    ModelCard,
+    build_unet,
+    read_card,
+    save_model,
+    save_tensors,
+    unet_config,
+    write_json,
+)
+from zeroshot_core.plugins.manager import guidance_registry, segmenter_registry
+from zeroshot_core.training.data import TrainingSet, augment, collect_files, load_training_set
+
+STATE_TENSORS = "training_state.safetensors"
+STATE_JSON = "training_state.json"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings, validated on construction.
+
+    Attributes
+    ----------
+    guidance : str
+        Registered guidance strategy.
+    guidance_params : dict
+        Parameters for its factory.
+    image_size : int
+        Side of the square training slices.
+    model_size : str
+        ``tiny`` (seconds, for tests), ``small`` or ``base`` (quality).
+    max_steps : int
+        Total optimiser steps (cumulative across resumes).
+    batch_size, learning_rate, weight_decay, ema_decay, grad_clip : numbers
+    checkpoint_every : int
+        Steps between checkpoints (0: only at the end).
+    seed : int
+    device : str
+        ``auto``, ``cpu``, ``cuda`` or ``mps``.
+    augment : bool
+    mixed_precision : bool
+        bf16 autocast on CUDA.
+    mask : MaskParams
+    target_modality : str
+    segmenters : tuple of str
+        Segmenters to fit on the training slices and store in the model card.
+    """
+
+    guidance: str = "contour"
+    guidance_params: dict[str, Any] = field(default_factory=dict)
+    image_size: int = 64
+    model_size: str = "small"
+    max_steps: int = 10000
+    batch_size: int = 16
+    learning_rate: float = 2e-4
+    weight_decay: float = 1e-4
+    ema_decay: float = 0.999
+    grad_clip: float = 1.0
+    checkpoint_every: int = 500
+    seed: int = 0
+    device: str = "auto"
+    augment: bool = True
+    mixed_precision: bool = True
+    mask: MaskParams = field(default_factory=MaskParams)
+    target_modality: str = "T1"
+    segmenters: tuple[str, ...] = ("kmeans",)
+
+    def __post_init__(self) -> None:
+        if self.model_size not in MODEL_SIZES:
+            raise ConfigError(f"unknown model size {self.model_size!r}; valid: {', '.join(MODEL_SIZES)}")
+        if not 16 <= self.image_size <= 512:
+            raise ConfigError(f"image size must be 16..512, got {self.image_size}")
+        for name in ("max_steps", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"EMA decay must be in [0, 1), got {self.ema_decay}")
+        factor = 2 ** (len(MODEL_SIZES[self.model_size][0]) - 1)
+        if self.image_size % factor:
+            raise ConfigError(f"image size {self.image_size} must be a multiple of {factor} for model size "
+                              f"{self.model_size!r}")
+        if self.learning_rate <= 0 or self.grad_clip <= 0 or self.checkpoint_every < 0:
+            raise ConfigError("learning rate and gradient clip must be > 0, checkpoint interval >= 0")
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """State after one optimiser step."""
+
+    step: int
+    max_steps: int
+    loss: float
+    slices: int
+
+
+def _fit_segmenters(names: Sequence[str], data: TrainingSet) -> dict[str, Any]:
+    states: dict[str, Any] = {}
+    images = [img[0].numpy() for img in data.images]
+    masks = list(data.masks)
+    for name in names:
+        segmenter = segmenter_registry().create(name)
+        if getattr(segmenter, "needs_fit", False):
+            segmenter.fit(images, masks)
+        states[name] = segmenter.state()
+    return states
+
+
+def _hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def _save_state(out: Path, unet, optimizer, step: int, wall: float) -> None:
+    """Raw weights (float32) and AdamW moments (bfloat16: fp32 range, half the size).
+
+    The EMA weights are the model's own ``model.safetensors``, saved beside it.
+    """
+    tensors = {f"model.{k}": v for k, v in unet.state_dict().items()}
+    opt_state = optimizer.state_dict()
+    for index, values in opt_state["state"].items():
+        for key, value in values.items():
+            value = value if torch.is_tensor(value) else torch.tensor(value)
+            tensors[f"opt.{index}.{key}"] = value.to(torch.bfloat16) if value.is_floating_point() and value.ndim else value
+    save_tensors(out / STATE_TENSORS, tensors)
+    write_json(out / STATE_JSON, {"step": step, "wall_time_s": wall, "param_groups": [
+        {k: v for k, v in g.items() if k != "params"} for g in opt_state["param_groups"]]})
+
+
+def _load_state(out: Path, unet, ema, optimizer) -> tuple[int, float]:
+    try:
+        meta = json.loads((out / STATE_JSON).read_text())
+        tensors = load_file(str(out / STATE_TENSORS))
+        ema_state = load_file(str(out / WEIGHTS_FILE))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{out}: cannot resume ({exc}); start without --resume") from None
+    unet.load_state_dict({k[6:]: v.float() if v.is_floating_point() else v
+                          for k, v in tensors.items() if k.startswith("model.")})
+    ema.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ema_state.items()})
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith("opt."):
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = value.float() if value.is_floating_point() else value
+    groups = optimizer.state_dict()["param_groups"]
+    for group, saved in zip(groups, meta.get("param_groups", [])):
+        group.update(saved)
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+    return int(meta["step"]), float(meta.get("wall_time_s", 0.0))
+
+
+def train_iter(targets: Sequence[str | os.PathLike], out: str | os.PathLike, config: TrainConfig,
+               resume: bool = False) -> Iterator[TrainProgress]:
+    """Train on target images, yielding progress after every step.
+
+    Parameters
+    ----------
+    targets : sequence of path-like
+        Files or folders of target-modality images.
+    out : path-like
+        Model directory (created). Must not exist with a model unless ``resume``.
+    config : TrainConfig
+    resume : bool
+        Continue from the training state saved in ``out``.
+
+    Raises
+    ------
+    InputError, ModelError, ConfigError, PluginError
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ModelError(f"{out}: exists and is not a folder; choose another --out")
+    if resume and not (out / STATE_JSON).is_file():
+        raise ModelError(f"{out}: no training state to resume; start without --resume")
+    if not resume and (out / STATE_JSON).exists():
+        raise ModelError(f"{out}: already holds a model; use --resume to continue or choose another --out")
+    guidance = guidance_registry().create(config.guidance, **config.guidance_params)
+    device = resolve_device(config.device)
+    files = collect_files(targets)
+    data = load_training_set(files, guidance, config.image_size, config.mask)
+
+    torch.manual_seed(config.seed)
+    unet = build_unet(unet_config(config.model_size, config.image_size, 1 + guidance.condition_channels)).to(device)
+    ema = build_unet(unet_config(config.model_size, config.image_size, 1 + guidance.condition_channels)).to(device)
+    ema.load_state_dict(unet.state_dict())
+    ema.requires_grad_(False)
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    from diffusers import DDPMScheduler
+
+    noise_scheduler = DDPMScheduler(**DEFAULT_NOISE_SCHEDULE)
+    alphas = noise_scheduler.alphas_cumprod.to(device)
+    step, wall_before = (_load_state(out, unet, ema, optimizer) if resume else (0, 0.0))
+    if resume and (old := read_card(out)).guidance != config.guidance:
+        raise ModelError(f"{out}: was trained with guidance {old.guidance!r}; resume with --guidance {old.guidance}")
+    segmenter_states = _fit_segmenters(config.segmenters, data)
+    inside = data.images[:, 0].numpy()[data.masks]
+    quantiles = [round(float(q), 5) for q in np.quantile(inside, np.linspace(0, 1, 101))]
+    generator = torch.Generator().manual_seed(config.seed + step)
+    autocast = device.type == "cuda" and config.mixed_precision
+    images = data.images.to(device)
+    started = time.perf_counter()
+
+    def card() -> ModelCard:
+        return ModelCard(
+            guidance=config.guidance, guidance_params=guidance.params(),
+            condition_channels=guidance.condition_channels, image_size=config.image_size,
+            model_size=config.model_size, unet=unet_config(config.model_size, config.image_size,
+                                                             1 + guidance.condition_channels),
+            target_intensity=data.intensity.to_dict(), target_modality=config.target_modality,
+            mask=config.mask.to_dict(), segmenters=segmenter_states,
+            training={"files": [p.name for p in files], "slices": len(data), "steps": step,
+                      "batch_size": config.batch_size, "learning_rate": config.learning_rate,
+                      "ema_decay": config.ema_decay, "seed": config.seed, "augment": config.augment,
+                      "intensity_quantiles": quantiles,
+                      "wall_time_s": round(wall_before + time.perf_counter() - started, 1),
+                      "hardware": _hardware(device), "torch": torch.__version__})
+
+    def checkpoint() -> None:
+        save_model(out, ema, card())
+        _save_state(out, unet, optimizer, step, wall_before + time.perf_counter() - started)
+
+    unet.train()
+    while step < config.max_steps:
+        index = torch.randint(0, len(data), (config.batch_size,), generator=generator).to(device)
+        batch = images[index]
+        if config.augment:
+            batch = augment(batch, generator)
+        x0, static = batch[:, :1], batch[:, 1:]
+        noise = torch.randn(x0.shape, generator=generator).to(device)
+        t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (x0.shape[0],), generator=generator).to(device)
+        a = alphas[t].sqrt()[:, None, None, None]
+        s = (1 - alphas[t]).sqrt()[:, None, None, None]
+        x_t = a * x0 + s * noise
+        with torch.no_grad():
+            dynamic = guidance.dynamic_condition(x0, x_t)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            prediction = unet(torch.cat([x_t, static, dynamic], 1), t).sample
+        loss = torch.nn.functional.mse_loss(prediction.float(), noise)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), config.grad_clip)
+        optimizer.step()
+        decay = min(config.ema_decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for e, p in zip(ema.parameters(), unet.parameters()):
+                e.lerp_(p, 1.0 - decay)
+        step += 1
+        yield TrainProgress(step, config.max_steps, float(loss.detach()), len(data))
+        if config.checkpoint_every and step % config.checkpoint_every == 0 and step < config.max_steps:
+            checkpoint()
+    checkpoint()
+
