@@ -56,6 +56,9 @@ def _add_sampling_options(parser: argparse.ArgumentParser, steps: int) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     parser.add_argument("--batch-size", type=int, default=8, help="slices sampled together (default 8)")
+    parser.add_argument("--cfg-scale", type=float, default=1.0, metavar="S",
+                        help="classifier-free guidance scale, e.g. 2 (default 1 = off; needs a model trained "
+                             "with --condition-dropout)")
 
 
 def _add_mask_options(parser: argparse.ArgumentParser) -> None:
@@ -117,7 +120,8 @@ def _translate_options(args: argparse.Namespace):
     consistency = ConsistencyParams(args.candidates, args.rounds, args.first_slice_threshold) if args.consistency else None
     return TranslateOptions(steps=args.steps, scheduler=args.scheduler, seed=args.seed, device=args.device,
                             batch_size=args.batch_size, mask=_mask_params(args), consistency=consistency,
-                            slices=_slice_list(args.slices), axis=args.axis, guidance_params=params)
+                            slices=_slice_list(args.slices), axis=args.axis, guidance_params=params,
+                            cfg_scale=args.cfg_scale)
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
