@@ -16,7 +16,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         model_size=args.model_size, max_steps=args.max_steps, batch_size=args.batch_size,
         learning_rate=args.lr, ema_decay=args.ema_decay, checkpoint_every=args.checkpoint_every,
         seed=args.seed, device=args.device, augment=not args.no_augment, mask=_mask_params(args),
-        target_modality=args.target_modality, segmenters=tuple(args.segmenters.split(",")) if args.segmenters else ())
+        target_modality=args.target_modality, segmenters=tuple(args.segmenters.split(",")) if args.segmenters else (),
+        prediction=args.prediction, min_snr_gamma=args.min_snr_gamma, condition_dropout=args.condition_dropout,
+        contrast_randomisation=args.contrast_randomisation, contrast_variants=args.contrast_variants,
+        spacing_mm=args.spacing_mm, notes=args.notes)
     bar = None
     for event in train_iter(args.targets, args.out, config, resume=args.resume):
         if bar is None:
@@ -40,7 +43,8 @@ def _translate_options(args: argparse.Namespace):
     consistency = ConsistencyParams(args.candidates, args.rounds, args.first_slice_threshold) if args.consistency else None
     return TranslateOptions(steps=args.steps, scheduler=args.scheduler, seed=args.seed, device=args.device,
                             batch_size=args.batch_size, mask=_mask_params(args), consistency=consistency,
-                            slices=_slice_list(args.slices), axis=args.axis, guidance_params=params)
+                            slices=_slice_list(args.slices), axis=args.axis, guidance_params=params,
+                            cfg_scale=args.cfg_scale)
 
 
 def cmd_translate(args: argparse.Namespace) -> int:

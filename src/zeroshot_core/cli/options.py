@@ -46,6 +46,9 @@ def _add_sampling_options(parser: argparse.ArgumentParser, steps: int) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", choices=DEVICE_NAMES)
     parser.add_argument("--batch-size", type=int, default=8, help="slices sampled together (default 8)")
+    parser.add_argument("--cfg-scale", type=float, default=1.0, metavar="S",
+                        help="classifier-free guidance scale, e.g. 2 (default 1 = off; needs a model trained "
+                             "with --condition-dropout)")
 
 
 def _add_mask_options(parser: argparse.ArgumentParser) -> None:

@@ -44,6 +44,23 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     train.add_argument("--target-modality", default="T1")
     train.add_argument("--segmenters", default="kmeans", help="comma-separated segmenters to fit (default kmeans)")
+    recipe = train.add_argument_group("training recipe")
+    recipe.add_argument("--prediction", default="epsilon", choices=["epsilon", "v_prediction", "sample"],
+                        help="what the network predicts: the noise (default), v = a*eps - s*x0, or x0")
+    recipe.add_argument("--min-snr-gamma", type=float, default=None, metavar="GAMMA",
+                        help="Min-SNR-gamma loss weighting, e.g. 5 (default off)")
+    recipe.add_argument("--condition-dropout", type=float, default=0.0, metavar="P",
+                        help="probability of zeroing the condition channels, needed for --cfg-scale at "
+                             "sampling (e.g. 0.1; default 0)")
+    recipe.add_argument("--contrast-randomisation", type=float, default=0.0, metavar="P",
+                        help="probability of computing the guide from a randomly re-contrasted slice, so that "
+                             "it looks like one from another modality (e.g. 0.8; default 0)")
+    recipe.add_argument("--contrast-variants", type=int, default=4, metavar="N",
+                        help="randomised guides precomputed per slice (default 4)")
+    recipe.add_argument("--spacing-mm", type=float, default=None, metavar="MM",
+                        help="whole-head mode: resample slices to this pixel spacing and train on random "
+                             "--image-size crops (default: pad and resize each slice to --image-size)")
+    recipe.add_argument("--notes", default="", help="free text stored in the model card")
     _add_mask_options(train)
     train.set_defaults(func=commands.cmd_train)
 

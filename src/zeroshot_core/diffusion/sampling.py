@@ -8,7 +8,6 @@ its ``set_timesteps`` / ``scale_model_input`` / ``step`` contract.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -16,6 +15,7 @@ import torch
 
 from zeroshot_core.errors import ConfigError
 from zeroshot_core.guidance.base import Guidance
+from zeroshot_core.model.prediction import output_from_x0, split_prediction
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,7 @@ def sample_progressive(
     noise: torch.Tensor,
     steps: int,
     generator: torch.Generator | None = None,
+    cfg_scale: float = 1.0,
 ) -> Iterator[SampleStep]:
     """Run guided reverse diffusion, yielding after each step.
 
@@ -94,6 +95,15 @@ def sample_progressive(
         Number of scheduler steps for the full schedule.
     generator : torch.Generator, optional
         For the stochastic schedulers' per-step noise.
+    cfg_scale : float
+        Classifier-free guidance (Ho & Salimans 2022): the output is
+        ``uncond + cfg_scale · (cond - uncond)``, where ``uncond`` sees zeroed condition
+        channels; both come from one batched network call. 1.0 switches it off. Only
+        meaningful for models trained with condition dropout.
+
+    The network output is read as the scheduler's ``prediction_type`` (``epsilon``,
+    ``v_prediction`` or ``sample``, from the model card) wherever it is turned into a
+    denoised estimate.
 
     Yields
     ------
@@ -105,18 +115,29 @@ def sample_progressive(
     else:
         x = scheduler.add_noise(reference, noise, timesteps[:1].repeat(reference.shape[0]))
     total = len(timesteps)
+    prediction = getattr(scheduler, "model_prediction_type", None) or scheduler.config.prediction_type
+    feeds = scheduler.config.prediction_type
     for index, t in enumerate(timesteps):
         with torch.no_grad():
             model_input = scheduler.scale_model_input(x, t)
             dynamic = guidance.dynamic_condition(reference, model_input)
             network_input = torch.cat([model_input, static, dynamic], dim=1)
             t_batch = t.to(x.device).expand(x.shape[0]) if t.ndim == 0 else t
-            eps = unet(network_input, t_batch).sample
+            if cfg_scale != 1.0:
+                unconditional = torch.cat([model_input, torch.zeros_like(network_input[:, 1:])], dim=1)
+                both = unet(torch.cat([network_input, unconditional]), torch.cat([t_batch, t_batch])).sample
+                cond, uncond = both.chunk(2)
+                output = uncond + cfg_scale * (cond - uncond)
+            else:
+                output = unet(network_input, t_batch).sample
         if guidance.corrects_x0:
             alpha_bar = _alpha_bar(scheduler, t)
-            a, s = math.sqrt(alpha_bar), math.sqrt(max(1.0 - alpha_bar, 1e-12))
-            x0_hat = ((model_input - s * eps) / a).clamp(-1.0, 1.0)
+            x0_hat = split_prediction(output, model_input, alpha_bar, prediction)[0].clamp(-1.0, 1.0)
             corrected = guidance.correct_x0(reference, x0_hat, mask, index / max(total, 1))
-            eps = (model_input - a * corrected) / s
-        x = scheduler.step(eps, t, x, generator=generator).prev_sample
+            output = output_from_x0(corrected, model_input, alpha_bar, feeds)
+        elif feeds != prediction:
+            alpha_bar = _alpha_bar(scheduler, t)
+            output = output_from_x0(split_prediction(output, model_input, alpha_bar, prediction)[0], model_input,
+                                    alpha_bar, feeds)
+        x = scheduler.step(output, t, x, generator=generator).prev_sample
         yield SampleStep(index + 1, total, x)

@@ -40,5 +40,11 @@ def make_scheduler(name: str, noise_schedule: dict[str, Any]):
     if name == "ddpm":
         return DDPMScheduler(**common, clip_sample=True, timestep_spacing="trailing")
     if name == "sde":
-        return EulerAncestralDiscreteScheduler(**common, timestep_spacing="trailing")
+        if common.get("prediction_type") != "sample":
+            return EulerAncestralDiscreteScheduler(**common, timestep_spacing="trailing")
+        # Euler ancestral cannot read x0 predictions: it is fed the equivalent epsilon instead.
+        scheduler = EulerAncestralDiscreteScheduler(**{**common, "prediction_type": "epsilon"},
+                                                    timestep_spacing="trailing")
+        scheduler.model_prediction_type = "sample"
+        return scheduler
     raise ConfigError(f"unknown scheduler {name!r}; valid: {', '.join(SCHEDULER_NAMES)}")

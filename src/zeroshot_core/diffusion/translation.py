@@ -16,12 +16,13 @@ import torch
 
 from zeroshot_core.choices import SCHEDULER_NAMES
 from zeroshot_core.diffusion.consistency import ConsistencyParams, select_candidate
+from zeroshot_core.diffusion.native_grid import NativeGrid, check_cfg
 from zeroshot_core.diffusion.sampling import sample_progressive
 from zeroshot_core.diffusion.schedulers import make_scheduler
 from zeroshot_core.errors import ConfigError, InputError, ModelError, ZeroshotError
 from zeroshot_core.guidance.base import Guidance
 from zeroshot_core.imaging.intensity import Normalisation
-from zeroshot_core.imaging.mask import MaskParams, filter_mask
+from zeroshot_core.imaging.mask import MaskParams, source_mask
 from zeroshot_core.imaging.orientation import Reorientation, slicing_axis, stack_slices, volume_slices
 from zeroshot_core.imaging.resize import from_model_size, to_model_size
 from zeroshot_core.io.formats import to_volume
@@ -55,6 +56,9 @@ class TranslateOptions:
         Slicing axis; ``None`` picks the through-plane axis from the affine.
     guidance_params : mapping
         Overrides of the guidance parameters stored in the model card.
+    cfg_scale : float
+        Classifier-free guidance scale (1.0: off); needs a model trained with
+        condition dropout.
     """
 
     steps: int = 50
@@ -67,6 +71,7 @@ class TranslateOptions:
     slices: tuple[int, ...] | None = None
     axis: int | None = None
     guidance_params: Mapping[str, Any] = field(default_factory=dict)
+    cfg_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.steps <= 1000:
@@ -79,6 +84,8 @@ class TranslateOptions:
             raise ConfigError(f"axis must be 0, 1 or 2, got {self.axis}")
         if self.device not in ("auto", "cpu", "cuda", "mps"):
             raise ConfigError(f"unknown device {self.device!r}; use auto, cpu, cuda or mps")
+        if not 0.0 <= self.cfg_scale <= 20.0:
+            raise ConfigError(f"cfg scale must be 0..20, got {self.cfg_scale}")
 
 
 @dataclass(frozen=True)
@@ -148,13 +155,6 @@ def as_source_volume(source: Volume | str | os.PathLike | np.ndarray) -> Volume:
     return volume
 
 
-def source_mask(volume: Volume, axis: int, params: MaskParams) -> np.ndarray:
-    """Filter mask of a volume; a one-slice volume is masked as a 2-D image."""
-    if volume.data.shape[axis] == 1:
-        return np.expand_dims(filter_mask(np.take(volume.data, 0, axis=axis), params), axis)
-    return filter_mask(volume.data, params)
-
-
 def build_guidance(model: LoadedModel, name: str | None, overrides: Mapping[str, Any]) -> Guidance:
     """The guidance strategy for ``model``, checked for compatibility.
 
@@ -173,9 +173,9 @@ def build_guidance(model: LoadedModel, name: str | None, overrides: Mapping[str,
     return guidance
 
 
-def _slice_noise(seed: int, index: int, candidate: int, size: int) -> torch.Tensor:
+def _slice_noise(seed: int, index: int, candidate: int, shape: tuple[int, int]) -> torch.Tensor:
     generator = torch.Generator().manual_seed((seed * 1_000_003 + index * 7_919 + candidate * 104_729) % 2**63)
-    return torch.randn((1, 1, size, size), generator=generator)
+    return torch.randn((1, 1) + tuple(shape), generator=generator)
 
 
 def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str | os.PathLike | LoadedModel | None = None,
@@ -196,9 +196,11 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
     strategy = build_guidance(loaded, guidance, options.guidance_params)
     card = loaded.card
     size = card.image_size
+    check_cfg(card, options.cfg_scale, loaded.path)
 
     axis = options.axis if options.axis is not None else slicing_axis(volume.affine, volume.data.shape)
-    mask3d = source_mask(volume, axis, options.mask)
+    native = NativeGrid.for_card(card, volume, axis)
+    mask3d = native.mask(volume, axis, options.mask) if native else source_mask(volume, axis, options.mask)
     if not mask3d.any():
         raise InputError("the filter mask is empty: nothing to translate; lower --mask-erosion or --mask-classes")
     norm = Normalisation.fit(volume.data, tuple(card.percentiles), mask3d)
@@ -217,23 +219,31 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
 
     out_slices = np.full(slices.shape, -1.0, np.float32)
     shape2d = slices.shape[1:]
+    grid = native.geometry(shape2d) if native else None
+    noise_shape = grid.work if grid else (size, size)
     steps_total = len(range(min(int(round(options.steps * (1 - strategy.strength))), options.steps - 1), options.steps))
     done = len(wanted) - len(todo)
     yield Progress(done, len(wanted), 0, steps_total)
 
     def prepare(indices: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        small = to_model_size(slices[indices], size, fill=-1.0)
-        small_mask = to_model_size(mask_slices[indices].astype(np.float32), size, fill=0.0) > 0.5
+        if grid is not None:
+            small, small_mask = grid.to_work(slices[indices], -1.0), grid.to_work(mask_slices[indices], 0.0) > 0.5
+        else:
+            small = to_model_size(slices[indices], size, fill=-1.0)
+            small_mask = to_model_size(mask_slices[indices].astype(np.float32), size, fill=0.0) > 0.5
         reference = np.where(small_mask, small, -1.0).astype(np.float32)
         static = np.stack([strategy.static_condition(r, m) for r, m in zip(reference, small_mask)])
         return (torch.from_numpy(reference[:, None]).to(device), torch.from_numpy(static).to(device),
                 torch.from_numpy(small_mask[:, None].astype(np.float32)).to(device))
 
+    def back(samples: np.ndarray) -> np.ndarray:
+        return grid.from_work(samples) if grid is not None else from_model_size(samples, shape2d)
+
     def run(reference, static, mask, noise, generator, batch) -> Iterator[Progress | torch.Tensor]:
         scheduler = make_scheduler(options.scheduler, card.noise_schedule)
         result = None
         for event in sample_progressive(loaded.unet, scheduler, strategy, reference, static, mask, noise,
-                                        options.steps, generator):
+                                        options.steps, generator, cfg_scale=options.cfg_scale):
             result = event.sample
             yield Progress(done, len(wanted), event.step, event.total, batch)
         yield torch.where(mask > 0, result.clamp(-1.0, 1.0), torch.full_like(result, -1.0))
@@ -242,13 +252,13 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
         for start in range(0, len(todo), options.batch_size):
             indices = todo[start:start + options.batch_size]
             reference, static, mask = prepare(indices)
-            noise = torch.cat([_slice_noise(options.seed, i, 0, size) for i in indices]).to(device)
+            noise = torch.cat([_slice_noise(options.seed, i, 0, noise_shape) for i in indices]).to(device)
             generator = torch.Generator(device=device).manual_seed(options.seed + indices[0])
             for item in run(reference, static, mask, noise, generator, len(indices)):
                 if isinstance(item, Progress):
                     yield item
                 else:
-                    out_slices[indices] = from_model_size(item[:, 0].cpu().numpy(), shape2d)
+                    out_slices[indices] = back(item[:, 0].cpu().numpy())
             done += len(indices)
             yield Progress(done, len(wanted), steps_total, steps_total)
     else:
@@ -260,7 +270,8 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
             pool = []
             for round_ in range(params.rounds):
                 k = params.candidates
-                noise = torch.cat([_slice_noise(options.seed, index, round_ * k + c, size) for c in range(k)]).to(device)
+                noise = torch.cat([_slice_noise(options.seed, index, round_ * k + c, noise_shape)
+                                   for c in range(k)]).to(device)
                 generator = torch.Generator(device=device).manual_seed(options.seed + index * 31 + round_)
                 for item in run(reference.expand(k, -1, -1, -1), static.expand(k, -1, -1, -1),
                                 mask.expand(k, -1, -1, -1), noise, generator, 1):
@@ -272,7 +283,7 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
             adjacent = previous if last_index is not None and abs(index - last_index) == 1 else None
             chosen = candidates[select_candidate(candidates, mask, adjacent, params.first_slice_threshold)]
             previous, last_index = chosen[None], index
-            out_slices[index] = from_model_size(chosen[0].cpu().numpy()[None], shape2d)[0]
+            out_slices[index] = back(chosen[0].cpu().numpy()[None])[0]
             done += 1
             yield Progress(done, len(wanted), steps_total, steps_total)
 

@@ -23,6 +23,7 @@ from scipy import ndimage as ndi
 from skimage import filters, morphology
 
 from zeroshot_core.errors import ConfigError
+from zeroshot_core.io.volume import Volume
 
 
 @dataclass(frozen=True)
@@ -134,3 +135,23 @@ def _fill_holes(mask: np.ndarray, area: int) -> np.ndarray:
     if _NEW_API:
         return morphology.remove_small_holes(mask, max_size=area - 1)
     return morphology.remove_small_holes(mask, area_threshold=area)
+
+
+def source_mask(volume: Volume, axis: int, params: MaskParams) -> np.ndarray:
+    """Filter mask of a volume; a one-slice volume is masked as a 2-D image.
+
+    Parameters
+    ----------
+    volume : Volume
+        Source volume, data of shape (X, Y, Z).
+    axis : int
+        Slicing axis (0, 1 or 2).
+    params : MaskParams
+
+    Returns
+    -------
+    ndarray of bool, shape (X, Y, Z)
+    """
+    if volume.data.shape[axis] == 1:
+        return np.expand_dims(filter_mask(np.take(volume.data, 0, axis=axis), params), axis)
+    return filter_mask(volume.data, params)

@@ -22,6 +22,7 @@ from safetensors.torch import load_file
 from zeroshot_core.errors import ConfigError, ModelError
 from zeroshot_core.imaging.mask import MaskParams
 from zeroshot_core.model.devices import resolve_device
+from zeroshot_core.model.prediction import PREDICTION_TYPES, min_snr_weight, prediction_target
 from zeroshot_core.model.store import (
     DEFAULT_NOISE_SCHEDULE,
     MODEL_SIZES,
@@ -35,6 +36,7 @@ from zeroshot_core.model.store import (
     write_json,
 )
 from zeroshot_core.plugins.manager import guidance_registry, segmenter_registry
+from zeroshot_core.training.contrast import guide_variants, pick_guides
 from zeroshot_core.training.data import TrainingSet, augment, collect_files, load_training_set
 
 STATE_TENSORS = "training_state.safetensors"
@@ -70,6 +72,25 @@ class TrainConfig:
     target_modality : str
     segmenters : tuple of str
         Segmenters to fit on the training slices and store in the model card.
+    prediction : str
+        Network output: ``epsilon`` (noise), ``v_prediction`` (Salimans & Ho 2022) or
+        ``sample`` (``x0``); stored as the card's ``noise_schedule.prediction_type``.
+    min_snr_gamma : float or None
+        Min-SNR-γ loss weighting (Hang et al. 2023); ``None`` for plain MSE.
+    condition_dropout : float
+        Probability of zeroing a sample's condition channels, which teaches the model
+        an unconditional score for classifier-free guidance (Ho & Salimans 2022).
+    contrast_randomisation : float
+        Probability that a sample's guide (reference image and static channels) is
+        computed from a randomly re-contrasted T1 slice (:mod:`zeroshot_core.model.prediction`).
+    contrast_variants : int
+        Randomised guides precomputed per slice at load time.
+    spacing_mm : float or None
+        Native-spacing whole-head mode: slices are resampled in-plane to this pixel
+        spacing, masked with the whole-head mask, and each step draws random
+        ``image_size`` crops. ``None``: pad to squares and resize (the default).
+    notes : str
+        Free text stored in the model card (e.g. held-out subjects).
     """
 
     guidance: str = "contour"
@@ -90,6 +111,13 @@ class TrainConfig:
     mask: MaskParams = field(default_factory=MaskParams)
     target_modality: str = "T1"
     segmenters: tuple[str, ...] = ("kmeans",)
+    prediction: str = "epsilon"
+    min_snr_gamma: float | None = None
+    condition_dropout: float = 0.0
+    contrast_randomisation: float = 0.0
+    contrast_variants: int = 4
+    spacing_mm: float | None = None
+    notes: str = ""
 
     def __post_init__(self) -> None:
         if self.model_size not in MODEL_SIZES:
@@ -107,6 +135,26 @@ class TrainConfig:
                               f"{self.model_size!r}")
         if self.learning_rate <= 0 or self.grad_clip <= 0 or self.checkpoint_every < 0:
             raise ConfigError("learning rate and gradient clip must be > 0, checkpoint interval >= 0")
+        if self.prediction not in PREDICTION_TYPES:
+            raise ConfigError(f"unknown prediction {self.prediction!r}; valid: {', '.join(PREDICTION_TYPES)}")
+        if self.min_snr_gamma is not None and not self.min_snr_gamma > 0:
+            raise ConfigError(f"min-SNR gamma must be > 0, got {self.min_snr_gamma}")
+        for name in ("condition_dropout", "contrast_randomisation"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name.replace('_', '-')} must be in [0, 1), got {getattr(self, name)}")
+        if self.contrast_variants < 1:
+            raise ConfigError(f"contrast variants must be >= 1, got {self.contrast_variants}")
+        if self.spacing_mm is not None and not 0.1 <= self.spacing_mm <= 20.0:
+            raise ConfigError(f"spacing must be 0.1..20 mm, got {self.spacing_mm}")
+
+    def recipe(self) -> dict[str, Any]:
+        """The recipe switches, as recorded in the model card's ``training``."""
+        return {"prediction": self.prediction, "min_snr_gamma": self.min_snr_gamma,
+                "condition_dropout": self.condition_dropout,
+                "contrast_randomisation": self.contrast_randomisation,
+                "contrast_variants": self.contrast_variants if self.contrast_randomisation else 0,
+                "spacing_mm": self.spacing_mm, "crop_size": self.image_size if self.spacing_mm else None,
+                "mask_kind": "head" if self.spacing_mm else "filter"}
 
 
 @dataclass(frozen=True)
@@ -203,7 +251,14 @@ def train_iter(targets: Sequence[str | os.PathLike], out: str | os.PathLike, con
     guidance = guidance_registry().create(config.guidance, **config.guidance_params)
     device = resolve_device(config.device)
     files = collect_files(targets)
-    data = load_training_set(files, guidance, config.image_size, config.mask)
+    if config.spacing_mm is not None:
+        from zeroshot_core.training.native_data import load_native_training_set, random_crops
+
+        data = load_native_training_set(files, guidance, config.spacing_mm, config.image_size)
+    else:
+        data = load_training_set(files, guidance, config.image_size, config.mask)
+    variants = (guide_variants(data.images, data.masks, guidance, config.contrast_variants, config.seed)
+                if config.contrast_randomisation > 0 else None)
 
     torch.manual_seed(config.seed)
     unet = build_unet(unet_config(config.model_size, config.image_size, 1 + guidance.condition_channels)).to(device)
@@ -218,6 +273,12 @@ def train_iter(targets: Sequence[str | os.PathLike], out: str | os.PathLike, con
     step, wall_before = (_load_state(out, unet, ema, optimizer) if resume else (0, 0.0))
     if resume and (old := read_card(out)).guidance != config.guidance:
         raise ModelError(f"{out}: was trained with guidance {old.guidance!r}; resume with --guidance {old.guidance}")
+    if resume:  # settings that change what the network computes must not change mid-training
+        for key, before_default in (("prediction", "epsilon"), ("spacing_mm", None), ("crop_size", None)):
+            before, now = old.training.get(key, before_default), config.recipe()[key]
+            if before != now:
+                raise ModelError(f"{out}: was trained with {key.replace('_', '-')} {before!r}, not {now!r}; "
+                                 "resume with the same setting")
     segmenter_states = _fit_segmenters(config.segmenters, data)
     inside = data.images[:, 0].numpy()[data.masks]
     quantiles = [round(float(q), 5) for q in np.quantile(inside, np.linspace(0, 1, 101))]
@@ -232,6 +293,7 @@ def train_iter(targets: Sequence[str | os.PathLike], out: str | os.PathLike, con
             condition_channels=guidance.condition_channels, image_size=config.image_size,
             model_size=config.model_size, unet=unet_config(config.model_size, config.image_size,
                                                              1 + guidance.condition_channels),
+            noise_schedule=dict(DEFAULT_NOISE_SCHEDULE, prediction_type=config.prediction), notes=config.notes,
             target_intensity=data.intensity.to_dict(), target_modality=config.target_modality,
             mask=config.mask.to_dict(), segmenters=segmenter_states,
             training={"files": [p.name for p in files], "slices": len(data), "steps": step,
@@ -239,7 +301,7 @@ def train_iter(targets: Sequence[str | os.PathLike], out: str | os.PathLike, con
                       "ema_decay": config.ema_decay, "seed": config.seed, "augment": config.augment,
                       "intensity_quantiles": quantiles,
                       "wall_time_s": round(wall_before + time.perf_counter() - started, 1),
-                      "hardware": _hardware(device), "torch": torch.__version__})
+                      "hardware": _hardware(device), "torch": torch.__version__, **config.recipe()})
 
     def checkpoint() -> None:
         save_model(out, ema, card())
@@ -248,20 +310,29 @@ def train_iter(targets: Sequence[str | os.PathLike], out: str | os.PathLike, con
     unet.train()
     while step < config.max_steps:
         index = torch.randint(0, len(data), (config.batch_size,), generator=generator).to(device)
-        batch = images[index]
+        guides = pick_guides(images, variants, index, config.contrast_randomisation, generator)
+        batch = torch.cat([images[index, :1], guides], 1)  # x0, reference, static...
+        if config.spacing_mm is not None:
+            batch = random_crops(batch, config.image_size, generator)
         if config.augment:
             batch = augment(batch, generator)
-        x0, static = batch[:, :1], batch[:, 1:]
+        x0, reference, static = batch[:, :1], batch[:, 1:2], batch[:, 2:]
         noise = torch.randn(x0.shape, generator=generator).to(device)
         t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (x0.shape[0],), generator=generator).to(device)
         a = alphas[t].sqrt()[:, None, None, None]
         s = (1 - alphas[t]).sqrt()[:, None, None, None]
         x_t = a * x0 + s * noise
         with torch.no_grad():
-            dynamic = guidance.dynamic_condition(x0, x_t)
+            dynamic = guidance.dynamic_condition(reference, x_t)
+        condition = torch.cat([static, dynamic], 1)
+        if config.condition_dropout > 0:
+            keep = torch.rand(x0.shape[0], generator=generator) >= config.condition_dropout
+            condition = condition * keep.to(device, condition.dtype)[:, None, None, None]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            prediction = unet(torch.cat([x_t, static, dynamic], 1), t).sample
-        loss = torch.nn.functional.mse_loss(prediction.float(), noise)
+            prediction = unet(torch.cat([x_t, condition], 1), t).sample
+        target = prediction_target(x0, noise, alphas[t], config.prediction)
+        weight = min_snr_weight(alphas[t], config.min_snr_gamma, config.prediction).to(device)
+        loss = (weight * (prediction.float() - target).square().mean(dim=(1, 2, 3))).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(unet.parameters(), config.grad_clip)

@@ -1,0 +1,150 @@
+"""Contrast randomisation of training guides.
+
+Contrast randomisation (after Billot et al., SynthSeg, Medical Image Analysis 2023)
+turns a T1 slice into a random, tissue-wise, non-monotone contrast with a smooth bias
+field and Rician-like noise, so that guides (contours, LMI references) computed from it
+during training look like guides computed from PD, T2 or CT sources at sampling time.
+The network's target ``x0`` stays the T1 slice, so training remains target-only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy import ndimage as ndi
+
+
+def _non_monotone_levels(count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` random levels in [-1, 1] whose order is neither ascending nor descending."""
+    for _ in range(100):
+        levels = rng.uniform(-1.0, 1.0, count)
+        steps = np.diff(levels)
+        if count < 3 or ((steps > 0).any() and (steps < 0).any()):
+            return levels
+    levels[[0, 1]] = levels[[1, 0]]  # pragma: no cover - 100 sorted draws are vanishingly rare
+    return levels
+
+
+def randomise_contrast(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, classes: int = 6,
+                       transition: float = 0.05, bias_strength: float = 0.2, noise_std: float = 0.03,
+                       levels: np.ndarray | None = None) -> np.ndarray:
+    """A random tissue-wise, non-monotone intensity map of a T1 slice (SynthSeg-like).
+
+    1. The intensities inside ``mask`` are cut into ``classes`` quantile bins (a crude
+       tissue classification: background-like, CSF, GM, WM, fat, ...).
+    2. Each bin is mapped to a random level in ``[-1, 1]`` (drawn so that their order is
+       neither the T1 order nor its reverse); bins are blended with logistic memberships
+       of width ``transition`` (intensity units), so boundaries stay smooth.
+    3. A smooth multiplicative bias field ``exp(b)``, ``b`` a bicubic upsampled 4×4
+       normal field of standard deviation ``bias_strength``, and Rician-like noise
+       ``|y + n1 + i·n2|`` with ``n1, n2 ~ N(0, noise_std²)`` are applied.
+    4. The result is renormalised to ``[-1, 1]`` by its 0.5/99.5 percentiles inside the
+       mask (as a source is at sampling time); outside the mask it is ``-1``.
+
+    Parameters
+    ----------
+    image : ndarray (H, W), float in [-1, 1]
+        Normalised T1 slice.
+    mask : ndarray (H, W), bool
+        Object mask; the background stays ``-1``.
+    rng : numpy.random.Generator
+    classes : int
+        Number of intensity classes (>= 3 for a non-monotone map).
+    transition : float
+        Width of the logistic transitions between classes, in normalised intensity.
+    bias_strength, noise_std : float
+        Standard deviations of the log bias field and of the noise (in ``[0, 2]`` units).
+    levels : ndarray (classes,), optional
+        Fixed class levels instead of random ones (for tests).
+
+    Returns
+    -------
+    ndarray (H, W), float32 in [-1, 1]
+    """
+    image = np.asarray(image, np.float32)
+    mask = np.asarray(mask, bool)
+    out = np.full(image.shape, -1.0, np.float32)
+    if mask.sum() < classes:
+        return out
+    edges = np.quantile(image[mask], np.linspace(0.0, 1.0, classes + 1)[1:-1])
+    levels = _non_monotone_levels(classes, rng) if levels is None else np.asarray(levels, float)
+    # Memberships: sigma((x - e_k) / w) steps; class k = step_k - step_{k+1}; they sum to 1.
+    steps = [np.ones_like(image)] + [1.0 / (1.0 + np.exp(-(image - e) / max(transition, 1e-6))) for e in edges] \
+        + [np.zeros_like(image)]
+    mapped = sum(levels[k] * (steps[k] - steps[k + 1]) for k in range(classes))
+    value = (np.asarray(mapped, np.float32) + 1.0) / 2.0  # [0, 1]
+    if bias_strength > 0:
+        coarse = rng.normal(0.0, bias_strength, (4, 4))
+        field = ndi.zoom(coarse, (image.shape[0] / 4, image.shape[1] / 4), order=3, mode="nearest")
+        value = value * np.exp(field[:image.shape[0], :image.shape[1]])
+    if noise_std > 0:
+        value = np.hypot(value + rng.normal(0.0, noise_std, image.shape), rng.normal(0.0, noise_std, image.shape))
+    inside = value[mask]
+    low, high = np.percentile(inside, (0.5, 99.5))
+    if high <= low:
+        low, high = float(inside.min()), float(inside.max()) + 1e-6
+    scaled = np.clip((value - low) / (high - low) * 2.0 - 1.0, -1.0, 1.0)
+    out[mask] = scaled[mask]
+    return out
+
+
+def guide_variants(images: torch.Tensor, masks: np.ndarray, guidance, count: int, seed: int) -> torch.Tensor:
+    """Precomputed contrast-randomised guides of every training slice.
+
+    Computing them once at load time (``count`` variants per slice) instead of at every
+    step keeps a CPU training step as cheap as without randomisation; each step draws
+    one variant per sample (see :func:`pick_guides`).
+
+    Parameters
+    ----------
+    images : Tensor (N, 1 + static_channels, H, W)
+        Training slices; channel 0 is the normalised T1.
+    masks : ndarray (N, H, W) bool
+    guidance : Guidance
+        Its :meth:`static_condition` is recomputed from each randomised slice.
+    count : int
+        Variants per slice.
+    seed : int
+
+    Returns
+    -------
+    Tensor (N, count, 1 + static_channels, H, W)
+        Per variant: the randomised slice (the reference of dynamic channels such as
+        LMI) and the static channels computed from it.
+    """
+    rng = np.random.default_rng(seed)
+    out = np.empty((images.shape[0], count) + tuple(images.shape[1:]), np.float32)
+    for n in range(images.shape[0]):
+        image = images[n, 0].numpy()
+        for v in range(count):
+            randomised = randomise_contrast(image, masks[n], rng)
+            out[n, v, 0] = randomised
+            out[n, v, 1:] = guidance.static_condition(randomised, masks[n])
+    return torch.from_numpy(out)
+
+
+def pick_guides(images: torch.Tensor, variants: torch.Tensor | None, index: torch.Tensor, probability: float,
+                generator: torch.Generator) -> torch.Tensor:
+    """The guide channels of a batch: randomised with ``probability``, else the T1's own.
+
+    Parameters
+    ----------
+    images : Tensor (N, 1 + static_channels, H, W)
+    variants : Tensor (N, V, 1 + static_channels, H, W) or None
+    index : Tensor (B,) long
+        Training slices of the batch.
+    probability : float
+    generator : torch.Generator
+
+    Returns
+    -------
+    Tensor (B, 1 + static_channels, H, W)
+        Reference image (channel 0) and static channels for each sample.
+    """
+    guides = images[index]
+    if variants is None or probability <= 0:
+        return guides
+    use = torch.rand(len(index), generator=generator) < probability
+    which = torch.randint(0, variants.shape[1], (len(index),), generator=generator)
+    chosen = variants[index.cpu(), which].to(guides.device)
+    return torch.where(use.to(guides.device)[:, None, None, None], chosen, guides)
