@@ -6,7 +6,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from zeroshot_core.cli.parser import main
+from zeroshot_core.cli import main
+from zeroshot_core.imaging.orientation import slicing_axis
 
 
 def _nifti(path, data):
@@ -92,9 +93,17 @@ def test_translate_then_segment_end_to_end(tmp_path, tiny_contour_model, t1_path
         image = nib.load(path)
         assert image.shape == source.shape
         np.testing.assert_allclose(image.affine, source.affine)
-    assert np.asarray(nib.load(labels).dataobj).dtype == np.int16
+    label_data = np.asarray(nib.load(labels).dataobj)
+    assert label_data.dtype == np.int16
+    axis = slicing_axis(source.affine, source.shape)
+    per_slice = np.moveaxis(label_data > 0, axis, 0).reshape(source.shape[axis], -1).sum(axis=1)
+    assert all(per_slice[i] > 1000 for i in (58, 59, 60)), per_slice[55:64]  # a partial slab is labelled
+    assert per_slice.sum() == per_slice[58:61].sum()  # and only the translated slices are
+    assert set(np.unique(label_data)) <= {0, 1, 2, 3}
     seg = tmp_path / "seg.nii.gz"
-    assert main(["-q", "segment", str(out), "--model", str(tiny_contour_model), "--out", str(seg)]) == 0
+    assert main(["-q", "segment", str(t1_path), "--model", str(tiny_contour_model), "--out", str(seg)]) == 0
+    seg_data = np.asarray(nib.load(seg).dataobj)
+    assert seg_data.shape == source.shape and (seg_data > 0).sum() > 1000
     assert not list(tmp_path.glob(".*"))  # no temporary files left behind
 
 

@@ -34,10 +34,17 @@ def test_translate_iter_reports_progress_then_one_result(tiny_contour_model, t1_
 
 
 def test_closing_the_generator_cancels(tiny_contour_model, t1_path):
-    generator = translate_iter(t1_path, tiny_contour_model, options=_options(steps=50))
+    model = api.load_model(tiny_contour_model, device="cpu")
+    calls = []
+    model.unet.register_forward_hook(lambda *_: calls.append(1))
+    generator = translate_iter(t1_path, model, options=_options(steps=50))
     seen = [next(generator) for _ in range(3)]
+    before = len(calls)
     generator.close()
     assert all(isinstance(e, Progress) for e in seen)
+    assert 0 < before <= 3 and len(calls) == before  # no network evaluation after the close
+    with pytest.raises(StopIteration):
+        next(generator)
 
 
 def test_same_seed_same_result_other_seed_differs(tiny_contour_model, t1_path):

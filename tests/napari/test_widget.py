@@ -16,6 +16,7 @@ from napari_zeroshot._qt._controls import SCOPE_SLICE, SCOPE_VOLUME
 from napari_zeroshot._qt._preview import GUIDANCE_ROLE, MASK_ROLE, owned_layers
 from napari_zeroshot._qt._widget import FROM_MODEL, TranslationWidget
 from napari_zeroshot._results import SEGMENTATION_ROLE, TRANSLATION_ROLE
+from zeroshot_core import api
 from zeroshot_core.guidance.base import Guidance
 from zeroshot_core.plugins import manager as plugins
 from zeroshot_core.plugins.hookspecs import hookimpl
@@ -208,9 +209,18 @@ def test_run_translates_the_slice_and_adds_layers_on_the_source_grid(docked, tin
     assert user in viewer.layers and np.all(user.data == 0)
 
 
-def test_cancel_stops_a_long_run_and_the_ui_recovers(docked, tiny_model, qtbot):
+def test_cancel_stops_a_long_run_and_the_ui_recovers(docked, tiny_model, qtbot, monkeypatch):
     viewer, widget = docked
     _use_model(widget, tiny_model)
+    steps_run = []
+    real = api.translate_iter
+
+    def counting(*args, **kwargs):
+        for event in real(*args, **kwargs):
+            steps_run.append(event)
+            yield event
+
+    monkeypatch.setattr(api, "translate_iter", counting)
     widget.sampling.steps.value = 1000
     widget.sampling.scope.value = SCOPE_VOLUME
     widget.segmenter.value = None
@@ -222,6 +232,7 @@ def test_cancel_stops_a_long_run_and_the_ui_recovers(docked, tiny_model, qtbot):
     assert widget.run_button.enabled and not widget.cancel_button.enabled
     assert not owned_layers(viewer, TRANSLATION_ROLE)
     assert inspect.getgeneratorstate(run._steps) == inspect.GEN_CLOSED
+    assert 0 < len(steps_run) < 100  # stopped within a few of the 1,000 steps per slice
 
     widget.sampling.steps.value = 2
     widget.sampling.scope.value = SCOPE_SLICE
