@@ -30,9 +30,6 @@ def _wait(app, condition, timeout: float = 900.0) -> None:
 
 
 def main(model: str | None) -> Path:
-    import warnings
-
-    warnings.filterwarnings("ignore", message=".*PyQt5 backend is deprecated.*")
     import napari
     from PIL import Image as PILImage
     from qtpy.QtWidgets import QApplication
