@@ -122,9 +122,18 @@ def transform_matrix(
     Parameters
     ----------
     affine : array-like (ndim+1, ndim+1) or napari Affine, optional
+        Outer data → world affine applied after the physical transform (the layer's
+        ``affine`` attribute; its ``affine_matrix`` is used). ``None`` means identity.
     scale, translate : sequence of float, optional
+        Per-axis voxel size and offset of the physical transform, ``ndim`` values each
+        in world units (mm for NIfTI layers), in layer axis order. ``None`` means unit
+        scale and zero translation.
     rotate : array-like (ndim, ndim) or float, optional
+        Rotation matrix of the physical transform (a float angle in degrees for 2-D).
+        ``None`` means no rotation.
     shear : sequence of float or array-like, optional
+        Shear of the physical transform, as the upper-triangular coefficients or an
+        ``(ndim, ndim)`` shear matrix with ones on the diagonal. ``None`` means no shear.
     ndim : int
         Layer dimensionality.
 
@@ -234,6 +243,8 @@ def check_source(layer: Any) -> SourceCheck:
     Parameters
     ----------
     layer : napari layer or None
+        Candidate source layer, any napari layer type; ``None`` (no layer selected)
+        is reported as a problem, never raised.
 
     Returns
     -------
@@ -264,6 +275,8 @@ def layer_to_volume(layer: Any) -> Volume:
     Parameters
     ----------
     layer : napari.layers.Image
+        Single-scale, grey-level 2-D ``(Y, X)`` or 3-D ``(Z, Y, X)`` image layer; its
+        transform gives the affine (mm) and its NIfTI metadata, if any, the header.
 
     Returns
     -------
@@ -310,6 +323,8 @@ def volume_layer_kwargs(volume: Volume, name: str) -> dict[str, Any]:
     Parameters
     ----------
     volume : Volume
+        Volume whose affine (voxel → RAS+ mm), header and path the layer should carry;
+        its voxels are not used.
     name : str
         Layer name.
 

@@ -24,6 +24,8 @@ def model_card(kind: str, folder: Path | str | None, guidance: str | None = None
     Parameters
     ----------
     kind : {BUNDLED, FOLDER}
+        Which model source the user chose: :data:`FOLDER` reads the card in
+        ``folder``; anything else (normally :data:`BUNDLED`) uses a bundled model.
     folder : path-like or None
         The model folder when ``kind`` is :data:`FOLDER`.
     guidance : str, optional

@@ -61,6 +61,8 @@ def current_plane(layer: Any, dims: Any) -> Plane:
     Parameters
     ----------
     layer : napari layer (2-D or 3-D)
+        Layer whose shown plane is wanted; a 2-D layer is its own plane
+        (``Plane(None, 0)``).
     dims : napari.components.Dims
         The viewer's dims (``displayed``, ``ndim``, ``point``).
 

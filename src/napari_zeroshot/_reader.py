@@ -44,6 +44,8 @@ def napari_get_reader(path: str | list[str]) -> Callable[[Any], list[LayerData]]
     Parameters
     ----------
     path : str or list of str
+        File path(s) napari asks about; matched on the ``.nii``/``.nii.gz`` suffix
+        (case-insensitive) only, the files are not opened.
     """
     paths = [path] if isinstance(path, (str, Path)) else list(path)
     if not paths or not all(_is_nifti(p) for p in paths):
@@ -57,6 +59,9 @@ def is_label_volume(volume: Volume, name: str = "") -> bool:
     Parameters
     ----------
     volume : Volume
+        Volume read from a file; only an integer on-disk dtype (from its header) with
+        whole, non-negative voxel values can be a label map. ``header=None`` gives
+        ``False``.
     name : str
         File name (``labels``, ``seg``, ``mask``… hint at a label map).
     """
@@ -77,6 +82,8 @@ def volume_layer_data(volume: Volume, name: str, labels: bool | None = None) -> 
     Parameters
     ----------
     volume : Volume
+        Voxels ``(X, Y, Z)`` with their NIfTI affine (mm) and header; the layer data
+        is the reversed ``(Z, Y, X)`` array.
     name : str
         Layer name.
     labels : bool, optional
@@ -100,6 +107,8 @@ def read_nifti(path: str | list[str]) -> list[LayerData]:
     Parameters
     ----------
     path : str or list of str
+        Path of a ``.nii``/``.nii.gz`` file, or several; each becomes one layer, in
+        order.
 
     Returns
     -------

@@ -65,6 +65,8 @@ def show_result(viewer: Any, source: Any, volume: Volume, labels: np.ndarray | N
     Parameters
     ----------
     viewer : napari.Viewer
+        Viewer to add the layers to; layers this plugin made earlier for the same
+        source (same role) are replaced at their position in the layer list.
     source : napari.layers.Image
         The layer that was translated (its transform is copied).
     volume : Volume

@@ -56,11 +56,17 @@ def translate(source: Volume | str | os.PathLike | np.ndarray, model: str | os.P
     Parameters
     ----------
     source : Volume, path-like or ndarray
+        Source image (e.g. PD or T2 MRI) in its own intensity units: a
+        :class:`Volume` (voxels ``(X, Y, Z)`` with affine in mm), a NIfTI or 2-D
+        image file, or an array ``(X, Y, Z)`` or ``(H, W)`` (identity affine). Must be
+        finite and not constant.
     model : path-like, LoadedModel or None
         ``None`` uses the bundled default for ``guidance``.
     guidance : str, optional
         Defaults to the guidance the model was trained with.
     options : TranslateOptions, optional
+        Sampling settings (steps, scheduler, seed, device, filter mask, slices,
+        slicing axis …); ``None`` uses ``TranslateOptions()`` defaults.
 
     Returns
     -------
@@ -94,12 +100,21 @@ def segment(image: Volume | str | os.PathLike | np.ndarray, model: str | os.Path
     Parameters
     ----------
     image : Volume, path-like or ndarray
+        Image in the target modality's intensity units (e.g. a translation): a
+        :class:`Volume` (voxels ``(X, Y, Z)``), a NIfTI or 2-D image file, or an array
+        ``(X, Y, Z)`` or ``(H, W)``. Must be finite and not constant.
     model : path-like, LoadedModel or None
         Supplies the fitted segmenter state and the normalisation; ``None`` uses a
         bundled model.
     segmenter : str
+        Registered segmenter name: ``"kmeans"`` (default; needs a state fitted at
+        training time) or ``"multiotsu"``, or one added by a plugin.
     mask : MaskParams, optional
+        Filter-mask settings that select the voxels to segment (labels are 0 outside);
+        ``None`` uses the model card's mask settings, else the defaults.
     segmenter_params : mapping, optional
+        Extra keyword arguments of the segmenter factory (besides its fitted
+        ``state``); ``None`` passes none.
 
     Returns
     -------
@@ -107,8 +122,13 @@ def segment(image: Volume | str | os.PathLike | np.ndarray, model: str | os.Path
 
     Raises
     ------
+    InputError
+        If the image is unreadable, non-finite or constant (inside the mask).
     ModelError
-        If the model holds no state for a segmenter that needs fitting.
+        If the model is missing or holds no state for a segmenter that needs fitting.
+    PluginError
+        If ``segmenter`` is not a registered name or its factory rejects
+        ``segmenter_params``.
     """
     volume = as_source_volume(image)
     if isinstance(model, LoadedModel):

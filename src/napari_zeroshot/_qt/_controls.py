@@ -109,6 +109,8 @@ class SamplingControls:
         Parameters
         ----------
         mask : MaskParams
+            Foreground filter-mask settings (from the mask controls), passed on as
+            ``TranslateOptions.mask``.
         slices : tuple of int, optional
             Slice indices along ``axis`` (``None``: all).
         axis : int, optional

@@ -36,7 +36,10 @@ def compute_preview(image: np.ndarray, guidance: str | None, mask: api.MaskParam
     guidance : str or None
         Guidance strategy; ``None`` shows the mask only (guidance ``"none"``).
     mask : MaskParams
+        Settings of the foreground filter mask computed on ``image``.
     guidance_params : dict, optional
+        Keyword arguments of the guidance strategy (overrides of its defaults, e.g.
+        the model card's ``guidance_params``); ``None`` uses the defaults.
 
     Returns
     -------
@@ -66,6 +69,8 @@ class PreviewController:
     Parameters
     ----------
     viewer : napari.Viewer
+        Viewer that receives the preview layers and whose ``dims`` give the slice
+        on screen.
     source : callable
         Returns the source layer, or ``None``/an unsuitable layer (then the
         preview is removed).

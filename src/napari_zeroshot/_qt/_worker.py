@@ -27,6 +27,9 @@ class TranslationRun:
     Parameters
     ----------
     request : TranslationRequest
+        Source volume, model, guidance, sampling options and optional segmenter of the
+        run, built on the GUI thread; the generator is created at once but nothing
+        runs before :meth:`start`.
     on_event : callable
         Called on the GUI thread with each ``Progress`` / ``Segmenting``.
     on_done : callable

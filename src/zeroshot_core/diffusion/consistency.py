@@ -54,7 +54,11 @@ def select_candidate(candidates: torch.Tensor, mask: torch.Tensor, previous: tor
     Parameters
     ----------
     candidates : Tensor (K, 1, H, W)
+        The ``K`` candidate translations of one slice, normalised to [-1, 1], in
+        drawing order.
     mask : Tensor (1, 1, H, W) or (K, 1, H, W), 1 inside
+        Filter mask (0/1 or bool) of the slice; means and distances are taken inside
+        it only. A single mask is broadcast to all candidates.
     previous : Tensor (1, 1, H, W) or None
         The previous slice's translation; ``None`` for the first slice.
     threshold : float
@@ -63,6 +67,9 @@ def select_candidate(candidates: torch.Tensor, mask: torch.Tensor, previous: tor
     Returns
     -------
     int
+        Index in ``0..K-1``: the first candidate whose in-mask mean reaches
+        ``threshold`` (else the brightest) for the first slice, otherwise the one
+        closest (mean squared difference in the mask) to ``previous``.
 
     Examples
     --------

@@ -82,6 +82,9 @@ def sample_progressive(
     scheduler
         A scheduler from :func:`make_scheduler` (its state is reset here).
     guidance : Guidance
+        Guidance strategy the model was trained with: supplies the dynamic condition
+        channels at each step, the SDEdit ``strength`` (fraction of the schedule run;
+        below 1 starts from the noised ``reference``) and an optional x0 correction.
     reference : Tensor (B, 1, H, W)
         Masked source slices in [-1, 1].
     static : Tensor (B, guidance.static_channels, H, W)

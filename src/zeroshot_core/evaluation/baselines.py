@@ -144,6 +144,8 @@ def shape_control(mask: np.ndarray, spacing: Sequence[float] | None = None, cap_
     Parameters
     ----------
     mask : ndarray of bool, 2-D or 3-D
+        Object (foreground) mask, e.g. a filter mask; cast to bool. The output has its
+        shape.
     spacing : sequence of float, optional
         Voxel size in mm per axis (default 1).
     cap_mm : float

@@ -74,6 +74,9 @@ def kmeans_reference(centres: Sequence[float], size: int = 3000) -> np.ndarray:
     centres : sequence of float
         At least two strictly increasing centres in [-1, 1].
     size : int
+        Number of reference values wanted (>= number of centres); each centre gets
+        ``size // len(centres)`` quantiles, so the result has that many times the number
+        of centres (``size`` when it divides evenly).
 
     Returns
     -------

@@ -143,6 +143,7 @@ def assd(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float] | None = No
     Parameters
     ----------
     pred, ref : ndarray of int or bool, 2-D or 3-D, same shape
+        Predicted and reference label maps on the same voxel grid (0 = background).
     spacing : sequence of float, optional
         Voxel size in mm along each array axis (default 1).
     label : int
@@ -202,6 +203,8 @@ def psnr(img: np.ndarray, ref: np.ndarray, mask: np.ndarray | None = None,
     Parameters
     ----------
     img, ref : ndarray, 2-D or 3-D, same shape
+        Image to score (e.g. a translation) and reference (e.g. the real target image),
+        on the same grid and in the same intensity units.
     mask : ndarray of bool, optional
         Only voxels inside the mask enter the mean squared error.
     data_range : float, optional
@@ -263,6 +266,8 @@ def ssim(img: np.ndarray, ref: np.ndarray, mask: np.ndarray | None = None, data_
     Parameters
     ----------
     img, ref : ndarray, 2-D or 3-D, same shape
+        Image to score (e.g. a translation) and reference (e.g. the real target image),
+        on the same grid and in the same intensity units.
     mask : ndarray of bool, optional
         Average the SSIM map over these voxels. Without a mask the result equals skimage's
         mean SSIM, which leaves out a border of ``(win_size - 1) // 2`` voxels.

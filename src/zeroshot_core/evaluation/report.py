@@ -322,6 +322,9 @@ def write_report(result: EvaluationResult, out: str | os.PathLike, name: str = "
     Parameters
     ----------
     result : EvaluationResult
+        Output of :func:`zeroshot_core.evaluation.evaluator.evaluate`: per-method scores,
+        translations and labels, the target's labels and the scoring region, all on the
+        source grid (``result.source``), whose affine and header the NIfTI files reuse.
     out : path-like
         Folder; created (with parents) if missing.
     name : str

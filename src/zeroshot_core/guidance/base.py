@@ -76,7 +76,10 @@ class Guidance(ABC):
         Parameters
         ----------
         image : ndarray, shape (H, W), float32 in [-1, 1]
+            Normalised slice on the model grid, already set to -1 (background) outside
+            ``mask``: a target slice in training, the masked source slice at sampling.
         mask : ndarray, shape (H, W), bool
+            Filter mask of the slice, ``True`` on the object.
 
         Returns
         -------
@@ -112,6 +115,8 @@ class Guidance(ABC):
         x0_hat : Tensor, shape (B, 1, H, W)
             The network's current estimate of the clean image.
         mask : Tensor, shape (B, 1, H, W), float 0/1
+            Filter mask of each slice, 1 on the object; a correction should act
+            inside it only.
         progress : float
             Fraction of sampling done, 0 at the first step and close to 1 at the last.
 

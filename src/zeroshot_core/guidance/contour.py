@@ -24,6 +24,8 @@ def contour_map(image: np.ndarray, mask: np.ndarray, sigma: float, low: float, h
     Parameters
     ----------
     image : ndarray (H, W), float in [-1, 1]
+        Normalised 2-D slice (-1 is background), e.g. a masked source slice on the
+        model grid.
     mask : ndarray (H, W), bool
         Outside it the image is set to background (-1) first, so the object's outline
         is one of the contours.

@@ -81,6 +81,9 @@ def filter_mask(image: np.ndarray, params: MaskParams | None = None) -> np.ndarr
     image : ndarray, 2-D or 3-D
         Intensities in any unit (HU, MR signal, normalised).
     params : MaskParams, optional
+        Otsu classes, erosion radius, minimum object size and hole area (voxels);
+        ``None`` uses ``MaskParams()`` defaults. With ``enabled=False`` the mask is all
+        true.
 
     Returns
     -------
@@ -147,6 +150,8 @@ def source_mask(volume: Volume, axis: int, params: MaskParams) -> np.ndarray:
     axis : int
         Slicing axis (0, 1 or 2).
     params : MaskParams
+        Filter-mask settings (see :func:`filter_mask`); applied in 3-D to the whole
+        volume, or in 2-D when the volume has one slice along ``axis``.
 
     Returns
     -------

@@ -17,8 +17,16 @@ def slicing_axis(affine: np.ndarray, shape: tuple[int, ...] | None = None) -> in
     Parameters
     ----------
     affine : ndarray (4, 4)
+        Voxel ``(i, j, k)`` → world (mm, RAS+) transform; the norms of its first three
+        columns are the voxel spacings, and spacings within 1 % of the largest count as
+        tied.
     shape : tuple, optional
         A one-slice axis (2-D image) always wins.
+
+    Returns
+    -------
+    int
+        Volume axis 0, 1 or 2 to cut slices along.
     """
     if shape is not None and 1 in shape[:3]:
         return int(list(shape[:3]).index(1))

@@ -47,6 +47,9 @@ def inplane_spacing(volume_spacing: Sequence[float], reorient: Reorientation, ax
     volume_spacing : sequence of 3 floats
         Spacing along the volume's voxel axes.
     reorient : Reorientation
+        The volume's voxel order → canonical ``(P, S, R)`` mapping
+        (:meth:`Reorientation.for_affine`); the two returned spacings are in canonical
+        order, rows then columns of the slice.
     axis : int
         Slicing axis in voxel order.
     """

@@ -164,6 +164,9 @@ def save_volume(volume: Volume, path: str | os.PathLike, dtype: np.dtype | type 
     Parameters
     ----------
     volume : Volume
+        Voxels ``(X, Y, Z)`` with their voxel → world (mm) affine and header; only NIfTI
+        files store the affine and header (PNG/TIFF and NumPy files keep the voxels
+        only). ``volume.path``, its input file, is never overwritten.
     path : path-like
         Output file; its suffix picks the format (:data:`FORMATS`).
     dtype : dtype, optional
@@ -172,7 +175,8 @@ def save_volume(volume: Volume, path: str | os.PathLike, dtype: np.dtype | type 
     Raises
     ------
     InputError
-        If the output equals the volume's own input path or the type is unsupported.
+        If the output equals the volume's own input path, the type is unsupported or
+        the output folder does not exist.
     """
     path = check_output_path(path, volume.path)
     data = np.asarray(volume.data)

@@ -88,6 +88,9 @@ def load_model(model: str | os.PathLike | LoadedModel | None = None, guidance: s
     guidance : str, optional
         Used only to pick the bundled default.
     device : torch.device or str
+        Where the weights go (``"cpu"`` by default, ``"cuda"``, ``"cuda:1"``, ``"mps"``
+        …; passed to ``torch.device``, so not ``"auto"``). A ``LoadedModel`` on another
+        device is moved there.
 
     Raises
     ------

@@ -62,13 +62,23 @@ def split_prediction(output: torch.Tensor, x_t: torch.Tensor, alpha_bar, predict
     Parameters
     ----------
     output, x_t : Tensor (B, C, H, W)
+        Network output and the noisy sample ``x_t`` it was computed from (as the
+        network saw it, i.e. after the scheduler's input scaling).
     alpha_bar : float or Tensor (B,)
+        Cumulative product ``ᾱ_t`` of the schedule at the timestep, in (0, 1]; one value
+        for the whole batch or one per sample.
     prediction : str
+        How ``output`` is parametrised: one of :data:`PREDICTION_TYPES`.
 
     Returns
     -------
     x0_hat, eps_hat : Tensor (B, C, H, W)
         Satisfying ``x_t = a·x0_hat + s·eps_hat``.
+
+    Raises
+    ------
+    ValueError
+        If ``prediction`` is not one of :data:`PREDICTION_TYPES`.
     """
     a, s = _coefficients(alpha_bar, x_t)
     if prediction == "epsilon":
@@ -100,13 +110,23 @@ def min_snr_weight(alpha_bar: torch.Tensor, gamma: float | None, prediction: str
     Parameters
     ----------
     alpha_bar : Tensor (B,)
+        Cumulative product ``ᾱ_t`` of the noise schedule at each sample's timestep, in
+        (0, 1).
     gamma : float or None
         ``None`` gives weights of 1 (plain MSE).
     prediction : str
+        The network's training target, one of :data:`PREDICTION_TYPES`; picks the form
+        of the weight.
 
     Returns
     -------
     Tensor (B,)
+        float32 weights.
+
+    Raises
+    ------
+    ValueError
+        If ``prediction`` is unknown (and ``gamma`` is not ``None``).
     """
     alpha_bar = torch.as_tensor(alpha_bar, dtype=torch.float64)
     if gamma is None:

@@ -180,8 +180,15 @@ def save_model(directory: str | os.PathLike, unet: torch.nn.Module, card: ModelC
     Parameters
     ----------
     directory : path-like
+        Model folder; ``model.safetensors`` and ``model.json`` in it are replaced
+        (atomically) if present.
     unet : torch.nn.Module
+        The score network (a ``diffusers.UNet2DModel`` built from ``card.unet``); its
+        ``state_dict`` is stored on the CPU.
     card : ModelCard
+        Metadata written as ``model.json``: network configuration, guidance, noise
+        schedule, normalisation, mask and segmenter states needed to reload and use
+        the weights.
     dtype : torch.dtype
         Storage type of floating-point weights (``torch.float16`` halves the size).
     """

@@ -88,6 +88,8 @@ class Segmenter(ABC):
         Parameters
         ----------
         image : ndarray, 2-D or 3-D, float32 in [-1, 1]
+            Slice or volume in the target modality (e.g. a translation), normalised so
+            that the intensity percentiles map to -1 and 1.
         mask : ndarray of bool, same shape
             Only voxels inside the mask are labelled.
 
@@ -111,6 +113,8 @@ def intensity_label_names(n_classes: int) -> dict[int, str]:
     Parameters
     ----------
     n_classes : int
+        Number of foreground classes (labels ``1..n_classes``); 3 gives the T1 brain
+        tissue names.
 
     Returns
     -------
@@ -140,6 +144,8 @@ def check_image_and_mask(image: np.ndarray, mask: np.ndarray | None) -> tuple[np
     Parameters
     ----------
     image : array_like, 2-D or 3-D
+        Slice or volume to segment (normally float in [-1, 1]); cast to float32.
+        Non-finite voxels are kept but dropped from the mask.
     mask : array_like of bool or None
         ``None`` means "everything".
 

@@ -120,11 +120,14 @@ class KMeansSegmenter(Segmenter):
         images : list of ndarray, float32 in [-1, 1]
             2-D slices (3-D volumes work too).
         masks : list of ndarray of bool
+            One filter mask per image, same shape, ``True`` on the object; only finite
+            in-mask values are clustered (at most ``max_pixels``, seeded subsample).
 
         Raises
         ------
         InputError
-            If there are fewer distinct in-mask values than clusters.
+            If there are fewer distinct in-mask values than clusters, or the masks do
+            not match the images in number or shape.
         """
         from sklearn.cluster import KMeans  # only needed at training time
 
@@ -162,13 +165,21 @@ class KMeansSegmenter(Segmenter):
         Parameters
         ----------
         image : ndarray, 2-D or 3-D, in [-1, 1]
+            Normalised slice or volume in the target modality (e.g. a translation).
         mask : ndarray of bool, same shape
+            Voxels to label (``True`` on the object); ``None`` labels every voxel.
 
         Returns
         -------
         ndarray of int16
             ``0`` outside the mask (and where ``image`` is not finite), ``1..k``
             inside, ordered by intensity.
+
+        Raises
+        ------
+        InputError
+            If the image is not 2-D/3-D, the mask has another shape, or an unfitted
+            segmenter finds fewer distinct in-mask values than clusters.
         """
         image, mask = check_image_and_mask(image, mask)
         labels = np.zeros(image.shape, dtype=np.int16)

@@ -69,7 +69,10 @@ class MultiOtsuSegmenter(Segmenter):
         Parameters
         ----------
         image : ndarray, 2-D or 3-D
+            Slice or volume (normally normalised to [-1, 1]); thresholds are in its
+            intensity units.
         mask : ndarray of bool, same shape
+            Voxels whose finite intensities form the histogram (``None``: all voxels).
 
         Returns
         -------
@@ -105,7 +108,9 @@ class MultiOtsuSegmenter(Segmenter):
         Parameters
         ----------
         image : ndarray, 2-D or 3-D, in [-1, 1]
+            Normalised slice or volume in the target modality (e.g. a translation).
         mask : ndarray of bool, same shape
+            Voxels to label (``True`` on the object); an empty mask gives all zeros.
 
         Returns
         -------
@@ -114,7 +119,8 @@ class MultiOtsuSegmenter(Segmenter):
         Raises
         ------
         InputError
-            If the in-mask intensities cannot be split into ``classes`` classes.
+            If the in-mask intensities cannot be split into ``classes`` classes, the
+            image is not 2-D/3-D or the mask has another shape.
         """
         image, mask = check_image_and_mask(image, mask)
         labels = np.zeros(image.shape, dtype=np.int16)

@@ -48,6 +48,8 @@ def randomise_contrast(image: np.ndarray, mask: np.ndarray, rng: np.random.Gener
     mask : ndarray (H, W), bool
         Object mask; the background stays ``-1``.
     rng : numpy.random.Generator
+        Source of the random class levels, bias field and noise (advanced in place);
+        a seeded generator makes the map reproducible.
     classes : int
         Number of intensity classes (>= 3 for a non-monotone map).
     transition : float
@@ -100,11 +102,15 @@ def guide_variants(images: torch.Tensor, masks: np.ndarray, guidance, count: int
     images : Tensor (N, 1 + static_channels, H, W)
         Training slices; channel 0 is the normalised T1.
     masks : ndarray (N, H, W) bool
+        Filter mask of each training slice, ``True`` on the object; randomisation and
+        the static channels only use the inside, the rest stays ``-1``.
     guidance : Guidance
         Its :meth:`static_condition` is recomputed from each randomised slice.
     count : int
         Variants per slice.
     seed : int
+        Seed of the NumPy generator shared by all slices and variants; the same seed
+        and inputs give the same variants.
 
     Returns
     -------
@@ -130,11 +136,18 @@ def pick_guides(images: torch.Tensor, variants: torch.Tensor | None, index: torc
     Parameters
     ----------
     images : Tensor (N, 1 + static_channels, H, W)
+        All training slices: the normalised T1 (channel 0) and its own static guide
+        channels, used where no randomised variant is picked.
     variants : Tensor (N, V, 1 + static_channels, H, W) or None
+        ``V`` precomputed contrast-randomised guides per slice (:func:`guide_variants`);
+        ``None`` disables randomisation (the T1's own guides are returned).
     index : Tensor (B,) long
         Training slices of the batch.
     probability : float
+        Chance, per sample, of taking a random variant instead of the T1's own guides,
+        in [0, 1]; ``<= 0`` disables randomisation.
     generator : torch.Generator
+        CPU generator drawing which samples are randomised and which variant each gets.
 
     Returns
     -------

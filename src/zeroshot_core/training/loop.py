@@ -234,6 +234,10 @@ def train_iter(targets: Sequence[str | os.PathLike], out: str | os.PathLike, con
     out : path-like
         Model directory (created). Must not exist with a model unless ``resume``.
     config : TrainConfig
+        Training recipe: guidance and its parameters, model size, slice size, steps,
+        batch size, learning rate, device, seed, filter mask, contrast randomisation
+        and segmenters to fit. When resuming, settings that change what the network
+        computes (guidance, prediction type, spacing, crop size) must match ``out``.
     resume : bool
         Continue from the training state saved in ``out``.
 

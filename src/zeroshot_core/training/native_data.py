@@ -92,7 +92,13 @@ def random_crops(batch: torch.Tensor, size: int, generator: torch.Generator) -> 
     Parameters
     ----------
     batch : Tensor (B, C, H, W) with ``H, W >= size``
+        Training samples (target slice, guide and static channels stacked along ``C``)
+        on the padded native-spacing grid; returned unchanged if ``H == W == size``.
+    size : int
+        Side of the square crop, in pixels (the model's ``image_size``).
     generator : torch.Generator
+        CPU generator drawing the top-left corner of each sample's window (uniform
+        over all valid positions).
 
     Returns
     -------
