@@ -132,13 +132,15 @@ class _Scorer:
     """Segments and scores images inside one region with one segmenter state."""
 
     def __init__(self, target: Volume, labels: np.ndarray, region: np.ndarray, axis: int, slices: tuple[int, ...],
-                 card: ModelCard | None, segmenter: str) -> None:
+                 card: ModelCard | None, segmenter: str, state: Mapping[str, Any] | None = None) -> None:
         self.region, self.axis, self.slices = region, axis, slices
         self.spacing = target.spacing
         self.reference = np.where(region, labels, 0).astype(np.int16)
         self.percentiles = tuple(card.percentiles) if card else DEFAULT_PERCENTILES
         self.target_norm = self.normalise(target.data)
-        if card is not None:
+        if state is not None:
+            self.segmenter = fitted_segmenter(segmenter, {segmenter: dict(state)})
+        elif card is not None:
             self.segmenter = fitted_segmenter(segmenter, card.segmenters)
         else:  # no model: fit on the real target (recorded in the protocol)
             self.segmenter = segmenter_registry().create(segmenter, state=None)
@@ -214,7 +216,8 @@ def evaluate(source: Volume | str | os.PathLike | np.ndarray, target: Volume | s
              options: TranslateOptions | None = None, segmenter: str = "kmeans", slices: Sequence[int] | None = None,
              histmatch_reference: np.ndarray | None = None, shape_cap_mm: float = 6.0,
              progress: ProgressFn | None = None,
-             variants: Mapping[str, tuple[str, Mapping[str, Any]]] | None = None) -> EvaluationResult:
+             variants: Mapping[str, tuple[str, Mapping[str, Any]]] | None = None,
+             segmenter_state: Mapping[str, Any] | None = None) -> EvaluationResult:
     """Run, segment and score every method on one source/target pair.
 
     Parameters
@@ -248,6 +251,10 @@ def evaluate(source: Volume | str | os.PathLike | np.ndarray, target: Volume | s
         Extra method names that run a guidance with other parameters, e.g.
         ``{"lmi-gradient": ("lmi", {"channels": False, "gradient_scale": 0.05})}``; their
         models are looked up in ``models`` under the variant's name.
+    segmenter_state : mapping, optional
+        A fitted state of ``segmenter`` (its ``state()``) that labels every output instead
+        of the state in the first model's card, so that runs with different models are
+        scored by one segmenter.
 
     Returns
     -------
@@ -289,7 +296,7 @@ def evaluate(source: Volume | str | os.PathLike | np.ndarray, target: Volume | s
     loaded = _load_models(methods, models or {}, options.device)
     card_source = next((m for m in methods if isinstance(loaded.get(m), LoadedModel)), None)
     card = loaded[card_source].card if card_source else None
-    scorer = _Scorer(tgt, reference, region, axis, chosen, card, segmenter)
+    scorer = _Scorer(tgt, reference, region, axis, chosen, card, segmenter, segmenter_state)
     target_row = scorer.score("target", tgt, 0.0, None)
     filter_mask = source_mask(src, axis, options.mask)
     hist_values = hist_note = None
@@ -329,7 +336,8 @@ def evaluate(source: Volume | str | os.PathLike | np.ndarray, target: Volume | s
     protocol = {
         "scoring_region": f"{mask_note} on the evaluated slices ({int(region.sum())} voxels)",
         "segmenter": segmenter,
-        "segmenter_state": (f"model card of {card_source!r} ({loaded[card_source].path})" if card
+        "segmenter_state": ("given by the caller" if segmenter_state is not None
+                            else f"model card of {card_source!r} ({loaded[card_source].path})" if card
                             else "fitted on the real target inside the scoring region (no model given)"),
         "normalisation": f"percentiles {list(scorer.percentiles)} inside the scoring region, per image",
         "histmatch_reference": hist_note or "not run",
