@@ -1,8 +1,10 @@
 """npe2 reader: NIfTI volumes (``.nii``, ``.nii.gz``) as layers on their physical grid.
 
-Each file becomes one layer holding the voxels as ``(Z, Y, X)`` with the reversed
-NIfTI affine (see :mod:`napari_zeroshot._layers`), world axes ``(S, A, R)`` in mm,
-and the NIfTI affine and header in ``layer.metadata["nifti"]``. Integer files that
+Each file becomes one layer holding the voxels, reordered to the closest canonical
+(RAS+) orientation so that napari can draw any scan, as ``(Z, Y, X)`` with the
+reversed NIfTI affine (see :mod:`napari_zeroshot._layers`), world axes ``(S, A, R)``
+in mm, and the file's NIfTI affine, header and the reordering in
+``layer.metadata["nifti"]`` (the writer restores the file's voxel order). Integer files that
 look like label maps (a label-like name, or at most :data:`MAX_LABEL_VALUES`
 distinct values) open as ``Labels`` layers.
 """
@@ -16,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from napari_zeroshot._layers import volume_layer_kwargs, volume_to_layer_data
+from napari_zeroshot._orient import canonical_volume
 from zeroshot_core.api import NIFTI_SUFFIXES, Volume, load_volume
 
 LayerData = tuple[Any, dict[str, Any], str]
@@ -82,8 +85,9 @@ def volume_layer_data(volume: Volume, name: str, labels: bool | None = None) -> 
     Parameters
     ----------
     volume : Volume
-        Voxels ``(X, Y, Z)`` with their NIfTI affine (mm) and header; the layer data
-        is the reversed ``(Z, Y, X)`` array.
+        Voxels ``(X, Y, Z)`` with their NIfTI affine (mm) and header, as in the file;
+        the layer data is the reversed ``(Z, Y, X)`` array of the voxels reordered to
+        the closest canonical orientation (:func:`napari_zeroshot._orient.canonical_volume`).
     name : str
         Layer name.
     labels : bool, optional
@@ -93,7 +97,7 @@ def volume_layer_data(volume: Volume, name: str, labels: bool | None = None) -> 
     -------
     (data, kwargs, layer_type)
     """
-    data, _ = volume_to_layer_data(volume)
+    data, _ = volume_to_layer_data(canonical_volume(volume)[0])
     kwargs = volume_layer_kwargs(volume, name)
     if labels if labels is not None else is_label_volume(volume, name):
         return np.ascontiguousarray(data).astype(np.int32), kwargs, "labels"

@@ -36,11 +36,14 @@ def result_names(source_name: str, target: str) -> tuple[str, str]:
 
 
 def _metadata(source: Any, volume: Volume, role: str) -> dict[str, Any]:
-    metadata = nifti_metadata(volume)
-    # Keep the source file as the layer's origin: saving over it is refused.
+    # The source's file grid (affine, header, voxel reordering) goes with the result so
+    # the writer saves it exactly like the source file; the source file stays the
+    # layer's origin, so saving over it is refused.
     source_nifti = source.metadata.get(NIFTI_KEY)
-    if isinstance(source_nifti, dict) and source_nifti.get("path"):
-        metadata[NIFTI_KEY]["path"] = source_nifti["path"]
+    if isinstance(source_nifti, dict) and source_nifti.get("affine") is not None:
+        metadata = {NIFTI_KEY: dict(source_nifti)}
+    else:
+        metadata = nifti_metadata(volume)
     metadata[OWNER_KEY] = {"role": role, "source": source.name}
     return metadata
 

@@ -36,7 +36,8 @@ def test_read_then_write_image_is_exact(oblique_nifti: Path, tmp_path: Path):
     [(data, kwargs, kind)] = read_nifti(str(oblique_nifti))
     original = nib.load(str(oblique_nifti))
     assert kind == "image" and data.shape == (6, 10, 12)
-    np.testing.assert_array_equal(data, np.transpose(original.get_fdata(), (2, 1, 0)))
+    # the file's i axis runs leftwards: the layer holds it reversed (closest RAS+ order)
+    np.testing.assert_array_equal(data, np.transpose(original.get_fdata()[::-1], (2, 1, 0)))
     assert kwargs["axis_labels"] == ("S", "A", "R")
     out = tmp_path / "copy.nii.gz"
     [written] = write_image(str(out), data, _state(data, kwargs))
