@@ -61,8 +61,25 @@ def _replace(viewer: Any, role: str, source_name: str, layer: Any) -> Any:
     return layer
 
 
+def _blank_untranslated(data: np.ndarray, slices: tuple[int, ...] | None, axis: int | None) -> np.ndarray:
+    """Layer data with the slices that were not translated set to NaN (drawn transparent)."""
+    if slices is None or axis is None or data.ndim != 3:
+        return data
+    layer_axis = 2 - axis  # layer axes are the volume's reversed
+    keep = np.zeros(data.shape[layer_axis], bool)
+    keep[list(slices)] = True
+    if keep.all():
+        return data
+    out = np.array(data, dtype=np.float32, copy=True)
+    index = [slice(None)] * 3
+    index[layer_axis] = ~keep
+    out[tuple(index)] = np.nan
+    return out
+
+
 def show_result(viewer: Any, source: Any, volume: Volume, labels: np.ndarray | None,
-                target: str) -> tuple[Any, Any | None]:
+                target: str, slices: tuple[int, ...] | None = None,
+                axis: int | None = None) -> tuple[Any, Any | None]:
     """Add (or replace) the translation and segmentation layers.
 
     Parameters
@@ -78,6 +95,12 @@ def show_result(viewer: Any, source: Any, volume: Volume, labels: np.ndarray | N
         Segmentation of the translation.
     target : str
         Target modality, used in the names.
+    slices : tuple of int, optional
+        Indices (along the volume ``axis``) that were translated; the others hold
+        NaN in the image layer, which napari draws transparent, so the source stays
+        visible wherever there is no translation. ``None``: all of them.
+    axis : int, optional
+        Volume axis ``slices`` index (``0``–``2`` of ``(X, Y, Z)``).
 
     Returns
     -------
@@ -88,6 +111,7 @@ def show_result(viewer: Any, source: Any, volume: Volume, labels: np.ndarray | N
     image_name, labels_name = result_names(source.name, target)
     grid = transform_kwargs(source)
     data, _ = volume_to_layer_data(volume, ndim=source.ndim)
+    data = _blank_untranslated(np.asarray(data), slices, axis)
     image = Image(np.ascontiguousarray(data), name=image_name, colormap="gray",
                   metadata=_metadata(source, volume, TRANSLATION_ROLE), **grid)
     image = _replace(viewer, TRANSLATION_ROLE, source.name, image)

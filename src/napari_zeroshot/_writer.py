@@ -38,6 +38,10 @@ def _label_dtype(data: np.ndarray) -> np.dtype:
 def write_image(path: str, data: Any, meta: Mapping[str, Any]) -> list[str]:
     """Write an image layer as float32 NIfTI.
 
+    Voxels that are not finite (the NaN a partial translation shows as transparent)
+    are written as the smallest finite value of the layer, so the file reads back
+    (NIfTI readers refuse or mishandle NaN).
+
     Parameters
     ----------
     path : str
@@ -63,6 +67,9 @@ def write_image(path: str, data: Any, meta: Mapping[str, Any]) -> list[str]:
 
         raise InputError("RGB images cannot be written as NIfTI; convert to grey levels first")
     array = np.asarray(data)
+    finite = np.isfinite(array)
+    if not finite.all():  # untranslated slices are NaN in the viewer; files hold numbers
+        array = np.where(finite, array, array[finite].min() if finite.any() else 0.0)
     volume = data_to_volume(array, meta_transform(meta, array.ndim), meta.get("metadata"), np.float32)
     return [str(save_volume(volume, _nifti_path(path), dtype=np.float32))]
 

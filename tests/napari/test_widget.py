@@ -184,7 +184,7 @@ def test_run_translates_the_slice_and_adds_layers_on_the_source_grid(docked, tin
         assert layer.data.shape == source.data.shape
         np.testing.assert_allclose(layer_transform(layer), layer_transform(source))
     others = np.delete(image.data, 40, axis=0)
-    assert np.all(others == others.min()) and image.data[40].max() > others.min()
+    assert np.isnan(others).all() and np.isfinite(image.data[40]).all()  # untranslated: drawn transparent
     assert labels.data[40].any() and not np.delete(labels.data, 40, axis=0).any()
     assert np.all(user.data == 0)
 
@@ -194,6 +194,8 @@ def test_run_translates_the_slice_and_adds_layers_on_the_source_grid(docked, tin
     saved, original = nib.load(str(tmp_path / "t1.nii.gz")), nib.load(source.metadata["nifti"]["path"])
     np.testing.assert_array_equal(saved.affine, original.affine)
     assert saved.shape == original.shape
+    written = saved.get_fdata()
+    assert np.isfinite(written).all() and np.all(np.delete(written, 40, axis=2) == written.min())
 
     # re-running replaces the plugin's layers, never the user's
     def not_preview():

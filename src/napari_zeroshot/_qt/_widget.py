@@ -23,7 +23,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from napari_zeroshot._job import Segmenting, TranslationOutput, TranslationRequest
 from napari_zeroshot._layers import check_source, is_owned, layer_to_volume
 from napari_zeroshot._model_choice import BUNDLED, FOLDER, describe, model_card, model_path
-from napari_zeroshot._plane import current_plane
+from napari_zeroshot._plane import Plane, current_plane, show_plane
 from napari_zeroshot._qt._controls import MaskControls, SamplingControls, heading
 from napari_zeroshot._qt._preview import PreviewController
 from napari_zeroshot._qt._worker import TranslationRun
@@ -255,7 +255,9 @@ class TranslationWidget(Container):
             return  # cancelled while segmenting: the user asked for nothing to be added
         result = output.result
         target = result.model.card.target_modality
-        show_result(self.viewer, source, result.volume, output.labels, target)
+        show_result(self.viewer, source, result.volume, output.labels, target, result.slices, result.axis)
+        if source.ndim == 3 and len(result.slices) == 1:
+            show_plane(source, self.viewer.dims, Plane(2 - result.axis, result.slices[0]))
         self.progress.value = _PROGRESS_MAX
         self.status.value = f"done: {len(result.slices)} slice(s) → {target}"
         if output.segmentation_error:
