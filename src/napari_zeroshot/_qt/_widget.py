@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, ProgressBar, PushButton
 from napari.utils.notifications import show_error, show_info, show_warning
 
+from napari_zeroshot._display import RadiologicalView
 from napari_zeroshot._job import Segmenting, TranslationOutput, TranslationRequest
 from napari_zeroshot._layers import check_source, is_owned, layer_to_volume
 from napari_zeroshot._model_choice import BUNDLED, FOLDER, describe, model_card, model_path
@@ -99,6 +100,7 @@ class TranslationWidget(Container):
                                labels=False, label=""),
                      self.progress, self.status])
         self._connect()
+        self._view = RadiologicalView(napari_viewer)  # anterior up, patient's right on the left
         self.reset_choices()
         self._update_model_info(notify=False)
         self._previewer.schedule()

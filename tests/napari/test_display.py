@@ -1,4 +1,4 @@
-""""Current slice" on a tilted scan: the slice translated is the slice on screen.
+"""What the viewer shows: the radiological view, and "current slice" on a tilted scan.
 
 On a scan stored ~6° oblique, napari draws data slice ``k`` from the slider's world
 position through the not-displayed block of the transform only; the widget must
@@ -87,3 +87,26 @@ def test_current_slice_on_a_tilted_scan_is_the_slice_on_screen(make_napari_viewe
     image.visible = labels.visible = True
     qtbot.wait(50)
     np.testing.assert_array_equal(_canvas(viewer), source_only)  # the result is transparent there
+
+
+def test_docking_turns_the_view_radiological(make_napari_viewer, tmp_path: Path):
+    """Anterior at the top of an axial slice, the patient's right on the screen's left."""
+    data = np.zeros((40, 30, 10), np.float32)  # (X: R, Y: A, Z: S)
+    data[:20, 15:] = 1.0  # one quarter: the patient's right (see the affine), anterior
+    affine = np.diag([-2.0, 2.0, 2.0, 1.0])  # i runs towards the patient's left (LAS, as many scanners store)
+    affine[:3, 3] = [39.0, -29.0, -9.0]
+    path = tmp_path / "quarter.nii.gz"
+    nib.save(nib.Nifti1Image(data, affine), str(path))
+    viewer = make_napari_viewer(show=True)
+    viewer.open(str(path), plugin=PLUGIN)
+    viewer.window.add_plugin_dock_widget(PLUGIN, "Zero-shot translation")
+    assert tuple(viewer.camera.orientation2d) == ("up", "left") and viewer.axes.visible
+    viewer.axes.visible = False
+    viewer.reset_view()
+    shot = np.asarray(viewer.screenshot(canvas_only=True, flash=False))[..., 0].astype(float)
+    rows, cols = np.nonzero(shot > 128)
+    # voxels i < 20 lie at x = 39 - 2i > 0: the patient's right, so on the screen's left; j >= 15 is anterior: top
+    assert cols.mean() < shot.shape[1] / 2 and rows.mean() < shot.shape[0] / 2
+    viewer.camera.orientation2d = ("down", "right")  # the user's choice is kept when more layers come
+    viewer.open(str(path), plugin=PLUGIN)
+    assert tuple(viewer.camera.orientation2d) == ("down", "right")
