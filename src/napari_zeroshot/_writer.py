@@ -10,6 +10,7 @@ segmentation lands exactly on the source grid. Files are written atomically
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -74,12 +75,23 @@ def write_image(path: str, data: Any, meta: Mapping[str, Any]) -> list[str]:
     return [str(save_volume(volume, _nifti_path(path), dtype=np.float32))]
 
 
+def _label_header(header: Any) -> Any:
+    """A copy of ``header`` (or a new NIfTI-1 header) with the intent ``NIFTI_INTENT_LABEL``."""
+    import nibabel as nib
+
+    labelled = header.copy() if isinstance(header, nib.Nifti1Header) else nib.Nifti1Header()
+    labelled.set_intent("label")
+    return labelled
+
+
 def write_labels(path: str, data: Any, meta: Mapping[str, Any]) -> list[str]:
     """Write a labels layer as an integer NIfTI (int16, or int32 for large labels).
 
-    Parameters and return value as :func:`write_image`.
+    The file carries the intent code ``NIFTI_INTENT_LABEL``, so it opens as labels
+    again. Parameters and return value as :func:`write_image`.
     """
     array = np.asarray(data)
     volume = data_to_volume(array, meta_transform(meta, array.ndim), meta.get("metadata"), np.int32)
+    volume = replace(volume, header=_label_header(volume.header))
     dtype = _label_dtype(volume.data)
     return [str(save_volume(volume, _nifti_path(path), dtype=dtype))]

@@ -145,3 +145,13 @@ def test_nifti_metadata_is_stored_for_the_writer():
     kwargs = volume_layer_kwargs(volume, "v")
     np.testing.assert_array_equal(kwargs["metadata"][NIFTI_KEY]["affine"], volume.affine)
     assert kwargs["units"] == ("mm", "mm", "mm")
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int32, np.uint16, np.float64, bool])
+def test_an_image_layer_of_any_numeric_data_is_a_source(dtype):
+    data = (np.arange(4 * 5 * 6).reshape(4, 5, 6) % 7).astype(dtype)
+    layer = Image(data)
+    assert check_source(layer).ok
+    volume = layer_to_volume(layer)
+    assert volume.data.dtype == np.float32
+    np.testing.assert_array_equal(volume.data, np.transpose(data, (2, 1, 0)).astype(np.float32))
