@@ -10,8 +10,9 @@ convention used by clinical viewers:
 * coronal: superior up, the patient's right on the screen's left;
 * sagittal: superior up, anterior on the screen's left.
 
-The viewer's axes overlay is switched on so the arrows name the directions. A user
-who turns the camera afterwards keeps their choice: it is set once.
+The world axes keep their names (``S``, ``A``, ``R`` on the dims; *View › Axes*
+draws arrows). A user who turns the camera afterwards keeps their choice: it is set
+once.
 """
 
 from __future__ import annotations
@@ -32,17 +33,15 @@ def has_physical_layer(viewer: Any) -> bool:
 
 
 def use_radiological_view(viewer: Any) -> None:
-    """Turn ``viewer``'s camera to the radiological convention and show its axes.
+    """Turn ``viewer``'s camera to the radiological convention.
 
     Parameters
     ----------
     viewer : napari.Viewer
-        The viewer; only its camera orientation and axes overlay change.
+        The viewer; only its camera orientation (2-D and 3-D) changes.
     """
     viewer.camera.orientation2d = RADIOLOGICAL_2D
     viewer.camera.orientation = RADIOLOGICAL_3D
-    viewer.axes.visible = True
-    viewer.axes.colored = True
 
 
 class RadiologicalView:
