@@ -50,6 +50,9 @@ from zeroshot_core.errors import InputError
 #: ``layer.metadata`` key holding ``{"affine", "header", "path", "ornt"}`` of the NIfTI
 #: file (``ornt``: the reordering from the file's voxel order to the layer's).
 NIFTI_KEY = "nifti"
+#: ``layer.metadata`` key of a translation's provenance record
+#: (:func:`zeroshot_core.api.translation_provenance`); the writer saves it as a sidecar.
+PROVENANCE_KEY = "provenance"
 #: ``layer.metadata`` key marking layers made by this plugin (``{"role", "source"}``).
 OWNER_KEY = "napari_zeroshot"
 #: World axis labels of a layer made from a NIfTI volume (RAS+ reversed).

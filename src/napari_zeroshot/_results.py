@@ -18,6 +18,7 @@ import numpy as np
 from napari_zeroshot._layers import (
     NIFTI_KEY,
     OWNER_KEY,
+    PROVENANCE_KEY,
     is_owned,
     nifti_metadata,
     transform_kwargs,
@@ -35,7 +36,7 @@ def result_names(source_name: str, target: str) -> tuple[str, str]:
     return base, f"{base} labels"
 
 
-def _metadata(source: Any, volume: Volume, role: str) -> dict[str, Any]:
+def _metadata(source: Any, volume: Volume, role: str, provenance: dict[str, Any] | None = None) -> dict[str, Any]:
     # The source's file grid (affine, header, voxel reordering) goes with the result so
     # the writer saves it exactly like the source file; the source file stays the
     # layer's origin, so saving over it is refused.
@@ -45,6 +46,8 @@ def _metadata(source: Any, volume: Volume, role: str) -> dict[str, Any]:
     else:
         metadata = nifti_metadata(volume)
     metadata[OWNER_KEY] = {"role": role, "source": source.name}
+    if provenance is not None:
+        metadata[PROVENANCE_KEY] = provenance
     return metadata
 
 
@@ -79,7 +82,7 @@ def _blank_untranslated(data: np.ndarray, slices: tuple[int, ...] | None, axis: 
 
 def show_result(viewer: Any, source: Any, volume: Volume, labels: np.ndarray | None,
                 target: str, slices: tuple[int, ...] | None = None,
-                axis: int | None = None) -> tuple[Any, Any | None]:
+                axis: int | None = None, provenance: dict[str, Any] | None = None) -> tuple[Any, Any | None]:
     """Add (or replace) the translation and segmentation layers.
 
     Parameters
@@ -101,6 +104,9 @@ def show_result(viewer: Any, source: Any, volume: Volume, labels: np.ndarray | N
         visible wherever there is no translation. ``None``: all of them.
     axis : int, optional
         Volume axis ``slices`` index (``0``–``2`` of ``(X, Y, Z)``).
+    provenance : dict, optional
+        The translation's provenance record, kept under :data:`PROVENANCE_KEY` in both
+        layers' metadata.
 
     Returns
     -------
@@ -113,12 +119,12 @@ def show_result(viewer: Any, source: Any, volume: Volume, labels: np.ndarray | N
     data, _ = volume_to_layer_data(volume, ndim=source.ndim)
     data = _blank_untranslated(np.asarray(data), slices, axis)
     image = Image(np.ascontiguousarray(data), name=image_name, colormap="gray",
-                  metadata=_metadata(source, volume, TRANSLATION_ROLE), **grid)
+                  metadata=_metadata(source, volume, TRANSLATION_ROLE, provenance), **grid)
     image = _replace(viewer, TRANSLATION_ROLE, source.name, image)
     label_layer = None
     if labels is not None:
         label_data, _ = volume_to_layer_data(volume.with_data(labels), ndim=source.ndim)
         label_layer = Labels(np.ascontiguousarray(label_data).astype(np.int32), name=labels_name,
-                             opacity=0.5, metadata=_metadata(source, volume, SEGMENTATION_ROLE), **grid)
+                             opacity=0.5, metadata=_metadata(source, volume, SEGMENTATION_ROLE, provenance), **grid)
         label_layer = _replace(viewer, SEGMENTATION_ROLE, source.name, label_layer)
     return image, label_layer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 from pathlib import Path
 
 import nibabel as nib
@@ -196,6 +197,15 @@ def test_run_translates_the_slice_and_adds_layers_on_the_source_grid(docked, tin
     assert saved.shape == original.shape
     written = saved.get_fdata()
     assert np.isfinite(written).all() and np.all(np.delete(written, 40, axis=2) == written.min())
+
+    # provenance: the same record as the CLI's, in the layers and beside the saved file
+    record = image.metadata["provenance"]
+    assert labels.metadata["provenance"] == record
+    assert record["Translation"]["model"]["name"] == tiny_model.name and record["Translation"]["steps"] == 2
+    assert record["Translation"]["slices"] == [40] and record["Translation"]["device"] == "cpu"
+    assert record["Sources"] == [str(Path(source.metadata["nifti"]["path"]).resolve())]
+    assert json.loads((tmp_path / "t1.json").read_text(encoding="utf-8")) == record
+    assert saved.header["descrip"].item().decode().startswith("zeroshot ")
 
     # re-running replaces the plugin's layers, never the user's
     def not_preview():

@@ -22,7 +22,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 
 from napari_zeroshot._display import RadiologicalView
 from napari_zeroshot._job import Segmenting, TranslationOutput, TranslationRequest
-from napari_zeroshot._layers import check_source, is_owned, layer_to_volume
+from napari_zeroshot._layers import NIFTI_KEY, check_source, is_owned, layer_to_volume
 from napari_zeroshot._model_choice import BUNDLED, FOLDER, describe, model_card, model_path
 from napari_zeroshot._plane import Plane, current_plane, show_plane
 from napari_zeroshot._qt._controls import MaskControls, SamplingControls, heading
@@ -225,7 +225,7 @@ class TranslationWidget(Container):
             self.status.value = str(exc)
             return None
         source = self.source.value
-        self.run = TranslationRun(request, self._on_event, lambda out: self._on_done(source, out),
+        self.run = TranslationRun(request, self._on_event, lambda out: self._on_done(source, request, out),
                                   self._on_error, self._on_finished)
         self.run_button.enabled = False
         self.cancel_button.enabled = True
@@ -252,12 +252,16 @@ class TranslationWidget(Container):
         self.status.value = (f"slice {current}/{event.slices_total} · "
                              f"step {event.step}/{event.steps_total}")
 
-    def _on_done(self, source: Any, output: TranslationOutput) -> None:
+    def _on_done(self, source: Any, request: TranslationRequest, output: TranslationOutput) -> None:
         if self.run is not None and self.run.cancelled:
             return  # cancelled while segmenting: the user asked for nothing to be added
         result = output.result
         target = result.model.card.target_modality
-        show_result(self.viewer, source, result.volume, output.labels, target, result.slices, result.axis)
+        nifti = source.metadata.get(NIFTI_KEY)
+        path = nifti.get("path") if isinstance(nifti, dict) else None
+        record = api.translation_provenance(result, request.options, path)
+        show_result(self.viewer, source, result.volume, output.labels, target, result.slices, result.axis,
+                    provenance=record)
         if source.ndim == 3 and len(result.slices) == 1:
             show_plane(source, self.viewer.dims, Plane(2 - result.axis, result.slices[0]))
         self.progress.value = _PROGRESS_MAX

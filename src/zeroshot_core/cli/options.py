@@ -93,3 +93,23 @@ def _progress_bar(total: int, desc: str, quiet: bool):
     return tqdm(total=total, desc=desc, unit="step", disable=quiet, dynamic_ncols=True, file=sys.stderr)
 
 
+
+
+def _record_provenance(result: Any, options: Any, source: Any, out: Any) -> None:
+    """Write the translation's provenance beside ``out`` (JSON sidecar, NIfTI ``descrip``).
+
+    Parameters
+    ----------
+    result : TranslationResult
+        The finished translation.
+    options : TranslateOptions
+        The options it ran with.
+    source : path-like
+        The source file.
+    out : path-like
+        The translation already written.
+    """
+    from zeroshot_core.api import translation_provenance, write_provenance
+
+    sidecar = write_provenance(out, translation_provenance(result, options, source))
+    print(f"provenance written to {sidecar}")
