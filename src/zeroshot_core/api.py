@@ -27,6 +27,7 @@ from zeroshot_core.diffusion.translation import (
     source_mask,
     translate_iter,
 )
+from zeroshot_core.diffusion.domain import translation_warnings
 from zeroshot_core.diffusion.provenance import sidecar_path, translation_provenance, write_provenance
 from zeroshot_core.errors import ZeroshotError
 from zeroshot_core.imaging.intensity import Normalisation
@@ -48,7 +49,7 @@ __all__ = [
     "guidance_registry", "list_models", "load_model", "load_sample", "load_volume", "preview", "progress_then_result",
     "read_card", "run_translation", "save_volume", "segment", "segment_translation", "segmenter_registry", "train",
     "train_iter", "translate", "translate_iter", "sidecar_path", "translation_provenance", "write_provenance",
-    "card_summary",
+    "card_summary", "translation_warnings",
 ]
 
 

@@ -332,3 +332,22 @@ def test_lmi_preview_is_computed_off_the_gui_thread(docked, qtbot):
     [lmi] = owned_layers(viewer, GUIDANCE_ROLE)
     assert lmi.data.max() > lmi.data.min()
     qtbot.waitUntil(lambda: not widget._previewer.busy, timeout=60_000)
+
+
+def test_an_out_of_domain_source_is_flagged_with_the_model_that_translated_it(make_napari_viewer, qtbot,
+                                                                              notifications, shared_data):
+    ct = shared_data / "totalsegmentator" / "example_ct_sm.nii.gz"
+    viewer = make_napari_viewer()
+    [source] = viewer.open(str(ct), plugin="napari-zeroshot")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-zeroshot", "Zero-shot translation")
+    widget.sampling.steps.value = 2
+    widget.sampling.scope.value = SCOPE_SLICE
+    _go_to_slice(viewer, source, 15)
+    run = widget.start()  # the bundled model: trained on skull-stripped brains
+    _wait_done(qtbot, run)
+    assert widget.status.value.startswith("done") and "on cpu" in widget.status.value
+    assert "warning" in widget.status.value
+    warnings = [m for m in messages(notifications()) if "out of domain" in m]
+    assert warnings and "skull-stripped brains" in warnings[0] and "t1-contour" in warnings[0]
+    [image] = owned_layers(viewer, TRANSLATION_ROLE)
+    assert image.metadata["provenance"]["Warnings"] == warnings[:1]

@@ -265,7 +265,12 @@ class TranslationWidget(Container):
         if source.ndim == 3 and len(result.slices) == 1:
             show_plane(source, self.viewer.dims, Plane(2 - result.axis, result.slices[0]))
         self.progress.value = _PROGRESS_MAX
-        self.status.value = f"done: {len(result.slices)} slice(s) → {target}"
+        model = record["Translation"]["model"]["name"]
+        self.status.value = (f"done: {len(result.slices)} slice(s) → {target} with {model} on "
+                             f"{record['Translation']['device']}"
+                             + (f" · {len(record['Warnings'])} warning(s)" if record["Warnings"] else ""))
+        for warning in record["Warnings"]:
+            show_warning(warning)
         if output.segmentation_error:
             show_warning(output.segmentation_error)
 

@@ -96,7 +96,8 @@ def _progress_bar(total: int, desc: str, quiet: bool):
 
 
 def _record_provenance(result: Any, options: Any, source: Any, out: Any) -> None:
-    """Write the translation's provenance beside ``out`` (JSON sidecar, NIfTI ``descrip``).
+    """Warn about an out-of-domain input (stderr) and write the translation's provenance
+    beside ``out`` (JSON sidecar, NIfTI ``descrip``).
 
     Parameters
     ----------
@@ -111,5 +112,9 @@ def _record_provenance(result: Any, options: Any, source: Any, out: Any) -> None
     """
     from zeroshot_core.api import translation_provenance, write_provenance
 
-    sidecar = write_provenance(out, translation_provenance(result, options, source))
-    print(f"provenance written to {sidecar}")
+    record = translation_provenance(result, options, source)
+    for warning in record["Warnings"]:
+        print(f"zeroshot: warning: {warning}", file=sys.stderr)
+    sidecar = write_provenance(out, record)
+    print(f"provenance written to {sidecar} (model {record['Translation']['model']['name']}, "
+          f"{record['Translation']['model']['target_modality']})")

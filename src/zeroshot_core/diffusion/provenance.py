@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from zeroshot_core.diffusion.domain import translation_warnings
 from zeroshot_core.io.atomic import atomic_write
 from zeroshot_core.io.formats import NIFTI_SUFFIXES
 from zeroshot_core.model.store import CARD_FILE
@@ -71,7 +72,8 @@ def translation_provenance(result: Any, options: Any, source: str | os.PathLike 
     Returns
     -------
     dict
-        JSON-serialisable: ``Description``, ``GeneratedBy`` (name, version),
+        JSON-serialisable: ``Description``, ``Warnings``
+        (:func:`zeroshot_core.diffusion.domain.translation_warnings`), ``GeneratedBy`` (name, version),
         ``Sources`` and ``Translation`` (``model`` with ``name``, ``path``,
         ``card_sha256``, ``target_modality``, ``trained_guidance``; ``guidance``,
         ``guidance_params``, ``steps``, ``scheduler``, ``seed``, ``device``,
@@ -104,6 +106,7 @@ def translation_provenance(result: Any, options: Any, source: str | os.PathLike 
     }
     return {
         "Description": f"{card.target_modality} translated by zeroshot ({result.guidance} guidance)",
+        "Warnings": translation_warnings(result),
         "GeneratedBy": [{"Name": "zeroshot", "Version": __version__}],
         "Sources": [str(Path(source).resolve())] if source is not None else [],
         "Translation": translation,

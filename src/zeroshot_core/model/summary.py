@@ -5,14 +5,23 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 
-def _training_region(training: Mapping[str, Any]) -> str:
-    """What anatomy the model saw: the whole head, or (skull-stripped) brains only."""
-    files = [str(f) for f in training.get("files", [])]
+def training_anatomy(training: Mapping[str, Any] | None) -> str | None:
+    """``"head"`` (whole-head mode), ``"brain"`` (every training file is a ``*brain*``
+    skull-stripped image) or ``None`` (not known) from a card's ``training`` record."""
+    training = training or {}
+    files = [str(f).lower() for f in training.get("files", [])]
     if training.get("spacing_mm") or training.get("mask_kind") == "head":
-        return "whole head"
-    if files and all("brain" in f.lower() for f in files):
-        return "brain only (every training file is a skull-stripped *brain* image)"
-    return "the foreground of each training slice (filter mask)"
+        return "head"
+    if files and all("brain" in f for f in files):
+        return "brain"
+    return None
+
+
+def _training_region(training: Mapping[str, Any]) -> str:
+    """What anatomy the model saw, in words."""
+    return {"head": "whole head",
+            "brain": "brain only (every training file is a skull-stripped *brain* image)"}.get(
+        training_anatomy(training), "the foreground of each training slice (filter mask)")
 
 
 def card_summary(card: Mapping[str, Any]) -> list[str]:
