@@ -127,5 +127,5 @@ def show_plane(layer: Any, dims: Any, plane: Plane) -> None:
     target = block @ point + inverse[hidden, -1]
     target[hidden.index(plane.axis)] = plane.index
     world = np.linalg.solve(block, target - inverse[hidden, -1])
-    for axis, value in zip(world_axes, world):
+    for axis, value in zip(world_axes, world, strict=True):
         dims.set_point(axis, float(value))
