@@ -77,3 +77,11 @@ def test_progress_shows_the_time_left(docked):
     assert widget.status.value.startswith("slice 1/1 · step 5/20 · ") and widget.status.value.endswith("left")
     minutes, seconds = widget.status.value.split(" · ")[-1].split()[0].split(":")
     assert 85 <= int(minutes) * 60 + int(seconds) <= 95  # 30 s for a quarter: about 90 s left
+
+
+def test_the_model_line_names_its_anatomy_and_the_tooltip_holds_the_card(docked):
+    _, widget = docked
+    assert widget.model_info.value.startswith("→ T1 · trained with ")
+    assert widget.model_info.value.endswith("· on brains only")  # the bundled models: skull-stripped brains
+    tooltip = widget.model_info.tooltip
+    assert "training data: IXI" in tooltip and "anatomy: brain only" in tooltip and "notes:" in tooltip

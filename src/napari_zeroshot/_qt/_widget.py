@@ -24,7 +24,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from napari_zeroshot._display import RadiologicalView
 from napari_zeroshot._job import Segmenting, TranslationOutput, TranslationRequest
 from napari_zeroshot._layers import NIFTI_KEY, check_source, is_owned, layer_to_volume
-from napari_zeroshot._model_choice import BUNDLED, FOLDER, describe, model_card, model_path
+from napari_zeroshot._model_choice import BUNDLED, FOLDER, card_details, describe, model_card, model_path
 from napari_zeroshot._plane import Plane, current_plane, show_plane
 from napari_zeroshot._qt._controls import MaskControls, SamplingControls, eta_text, heading, wrap
 from napari_zeroshot._qt._preview import PreviewController
@@ -191,7 +191,9 @@ class TranslationWidget(Container):
 
     def _update_model_info(self, notify: bool) -> None:
         try:
-            self.model_info.value = describe(self._card())
+            card = self._card()
+            self.model_info.value = describe(card)
+            self.model_info.tooltip = card_details(card)
         except ZeroshotError as exc:
             self.model_info.value = "no usable model"
             if notify:
