@@ -14,9 +14,16 @@ in millimetres and every voxel lands where the NIfTI affine puts it:
 reverses the three spatial axes. ``P`` is its own inverse, so the conversion is
 exact both ways (it only reorders numbers).
 
-The NIfTI affine and header are also kept in ``layer.metadata[NIFTI_KEY]`` so a
-layer derived from the source (a translation, a segmentation) is written back on
-exactly the source grid with the source header.
+A file whose voxel axes do not run closest to R, A, S (a sagittally or coronally
+stored scan, a flipped one) is first reordered to the closest canonical
+orientation (:mod:`napari_zeroshot._orient`; transposes and flips only), because
+napari cannot draw a layer whose affine swaps axes. The residual rotation of an
+oblique scan stays in the affine.
+
+The file's own NIfTI affine, header and the reordering are kept in
+``layer.metadata[NIFTI_KEY]``, so the layer and every layer derived from it (a
+translation, a segmentation) is written back in the file's voxel order, on exactly
+the file's grid, with its header.
 
 Everything here is pure (no Qt, no viewer): functions take arrays, transforms and
 metadata dictionaries, or layer objects only to read those attributes.
@@ -30,11 +37,22 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from napari_zeroshot._orient import (
+    IDENTITY,
+    canonical_affine,
+    canonical_shape,
+    closest_canonical,
+    from_canonical,
+)
 from zeroshot_core.api import Volume
 from zeroshot_core.errors import InputError
 
-#: ``layer.metadata`` key holding ``{"affine", "header", "path"}`` of the NIfTI file.
+#: ``layer.metadata`` key holding ``{"affine", "header", "path", "ornt"}`` of the NIfTI
+#: file (``ornt``: the reordering from the file's voxel order to the layer's).
 NIFTI_KEY = "nifti"
+#: ``layer.metadata`` key of a translation's provenance record
+#: (:func:`zeroshot_core.api.translation_provenance`); the writer saves it as a sidecar.
+PROVENANCE_KEY = "provenance"
 #: ``layer.metadata`` key marking layers made by this plugin (``{"role", "source"}``).
 OWNER_KEY = "napari_zeroshot"
 #: World axis labels of a layer made from a NIfTI volume (RAS+ reversed).
@@ -182,6 +200,7 @@ def data_to_volume(
     world: np.ndarray,
     metadata: Mapping[str, Any] | None = None,
     dtype: type | np.dtype = np.float32,
+    file_order: bool = True,
 ) -> Volume:
     """Volume of 2-D or 3-D layer data.
 
@@ -192,11 +211,17 @@ def data_to_volume(
     world : ndarray, shape (ndim+1, ndim+1)
         The layer's data → world matrix (:func:`layer_transform`).
     metadata : mapping, optional
-        Layer metadata; a NIfTI affine and header under :data:`NIFTI_KEY` are reused
-        when they agree with ``world`` and the shape (so the source grid is kept
-        bit-exactly).
+        Layer metadata; the NIfTI affine, header and reordering under
+        :data:`NIFTI_KEY` are used when they agree with ``world`` and the shape (so
+        the source grid is kept bit-exactly).
     dtype : dtype
         Voxel type of the returned volume.
+    file_order : bool
+        With matching NIfTI metadata, return the voxels in the file's order with the
+        file's affine and header (what a writer saves). ``False`` keeps the layer's
+        (canonical) order, with the exact canonical affine, and the header only if
+        the layer was not reordered (what a translation works on, so that its slices
+        are the layer's slices).
 
     Returns
     -------
@@ -217,10 +242,16 @@ def data_to_volume(
     nifti = (metadata or {}).get(NIFTI_KEY)
     if isinstance(nifti, Mapping) and nifti.get("affine") is not None:
         stored = np.asarray(nifti["affine"], dtype=float)
-        if stored.shape == (4, 4) and np.allclose(stored, affine, rtol=1e-6, atol=1e-6):
-            affine = stored
-            header = nifti.get("header")
+        ornt = np.asarray(nifti.get("ornt", IDENTITY), dtype=float)
+        reordered = not np.array_equal(ornt, IDENTITY)
+        shown = canonical_affine(stored, ornt, voxels.shape) if stored.shape == (4, 4) else None
+        if shown is not None and np.allclose(shown, affine, rtol=1e-6, atol=1e-6):
             path = nifti.get("path")
+            if file_order:
+                voxels = np.ascontiguousarray(from_canonical(voxels, ornt)) if reordered else voxels
+                affine, header = stored, nifti.get("header")
+            else:
+                affine, header = shown, None if reordered else nifti.get("header")
     return Volume(voxels, affine, header, Path(path) if path else None)
 
 
@@ -270,7 +301,7 @@ def check_source(layer: Any) -> SourceCheck:
 
 
 def layer_to_volume(layer: Any) -> Volume:
-    """The :class:`Volume` of a source image layer.
+    """The :class:`Volume` of a source image layer, in the layer's voxel order.
 
     Parameters
     ----------
@@ -290,7 +321,7 @@ def layer_to_volume(layer: Any) -> Volume:
     check = check_source(layer)
     if not check.ok:
         raise InputError(check.problem)
-    return data_to_volume(layer.data, layer_transform(layer), layer.metadata)
+    return data_to_volume(layer.data, layer_transform(layer), layer.metadata, file_order=False)
 
 
 def transform_kwargs(layer: Any) -> dict[str, Any]:
@@ -310,11 +341,21 @@ def transform_kwargs(layer: Any) -> dict[str, Any]:
     }
 
 
-def nifti_metadata(volume: Volume) -> dict[str, Any]:
-    """``layer.metadata`` entry that lets the writer reproduce ``volume``'s grid."""
+def nifti_metadata(volume: Volume, ornt: np.ndarray = IDENTITY) -> dict[str, Any]:
+    """``layer.metadata`` entry that lets the writer reproduce ``volume``'s grid.
+
+    Parameters
+    ----------
+    volume : Volume
+        The volume as stored in its file (file voxel order, affine, header, path).
+    ornt : ndarray, shape (3, 2)
+        Reordering from the file's voxel order to the layer's
+        (:func:`napari_zeroshot._orient.canonical_volume`).
+    """
     return {NIFTI_KEY: {"affine": np.asarray(volume.affine, dtype=float).copy(),
                         "header": volume.header,
-                        "path": str(volume.path) if volume.path else None}}
+                        "path": str(volume.path) if volume.path else None,
+                        "ornt": np.asarray(ornt, dtype=float).copy()}}
 
 
 def volume_layer_kwargs(volume: Volume, name: str) -> dict[str, Any]:
@@ -323,20 +364,23 @@ def volume_layer_kwargs(volume: Volume, name: str) -> dict[str, Any]:
     Parameters
     ----------
     volume : Volume
-        Volume whose affine (voxel → RAS+ mm), header and path the layer should carry;
-        its voxels are not used.
+        Volume as read from its file, whose affine (voxel → RAS+ mm), header and path
+        the layer should carry; only its shape is used of the voxels.
     name : str
         Layer name.
 
     Returns
     -------
     dict
-        ``name``, ``affine`` (4×4 reversed NIfTI affine), ``axis_labels``, ``units``
-        and ``metadata`` (:func:`nifti_metadata`).
+        ``name``, ``affine`` (4×4 reversed NIfTI affine of the canonically reordered
+        voxels, :func:`napari_zeroshot._orient.canonical_volume`), ``axis_labels``, ``units`` and ``metadata``
+        (:func:`nifti_metadata`, with the reordering).
     """
-    _, affine = volume_to_layer_data(volume)
-    return {"name": name, "affine": affine, "axis_labels": WORLD_AXIS_LABELS,
-            "units": WORLD_UNITS, "metadata": nifti_metadata(volume)}
+    ornt = closest_canonical(volume.affine)
+    affine = canonical_affine(volume.affine, ornt, canonical_shape(volume.data.shape, ornt))
+    return {"name": name, "affine": nifti_to_layer_affine(affine), "axis_labels": WORLD_AXIS_LABELS,
+            "units": WORLD_UNITS, "metadata": nifti_metadata(volume, ornt)}
+
 
 
 def is_owned(layer: Any, *roles: str) -> bool:

@@ -61,6 +61,12 @@ def model_path(kind: str, folder: Path | str | None) -> Path | None:
 
 
 def describe(card: dict[str, Any]) -> str:
-    """One line about a model: target, guidance, slice size."""
+    """One line about a model: target, guidance, slice size and the anatomy it was trained on."""
+    anatomy = {"brain": "brains only", "head": "whole heads"}.get(api.training_anatomy(card.get("training")))
     return (f"→ {card.get('target_modality', '?')} · trained with {card.get('guidance', '?')} · "
-            f"{card.get('image_size', '?')} px")
+            f"{card.get('image_size', '?')} px" + (f" · on {anatomy}" if anatomy else ""))
+
+
+def card_details(card: dict[str, Any]) -> str:
+    """The card's essentials, one per line (:func:`zeroshot_core.api.card_summary`)."""
+    return "\n".join(api.card_summary(card))

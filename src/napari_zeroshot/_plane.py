@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from napari_zeroshot._layers import layer_transform
+
 
 @dataclass(frozen=True)
 class Plane:
@@ -55,8 +57,22 @@ class Plane:
         return world @ shift
 
 
+def _slice_map(layer: Any, dims: Any) -> tuple[list[int], list[int], np.ndarray]:
+    """Not-displayed layer axes, their viewer axes and the world → data matrix.
+
+    napari slices a layer along its not-displayed data axes using only the
+    not-displayed block of the world → data transform (``Affine.set_slice``): the
+    in-plane world position does not move the slice, even on an oblique layer.
+    """
+    offset = dims.ndim - layer.ndim
+    displayed = {d - offset for d in dims.displayed}
+    hidden = [a for a in range(layer.ndim) if a not in displayed]
+    inverse = np.linalg.inv(layer_transform(layer))
+    return hidden, [a + offset for a in hidden], inverse
+
+
 def current_plane(layer: Any, dims: Any) -> Plane:
-    """The plane of ``layer`` shown by the viewer.
+    """The plane of ``layer`` that the viewer draws.
 
     Parameters
     ----------
@@ -69,15 +85,47 @@ def current_plane(layer: Any, dims: Any) -> Plane:
     Returns
     -------
     Plane
-        For a 3-D layer the not-displayed axis (axis 0 in 3-D rendering) and the
-        slider position converted to a data index, clipped to the layer.
+        For a 3-D layer the not-displayed axis (axis 0 in 3-D rendering) and the data
+        index napari draws there: the slider's world position through the
+        not-displayed block of the world → data transform, rounded as napari rounds,
+        clipped to the layer. On an oblique layer this is what is on screen, not the
+        data index of the world point at the centre of the view.
     """
     if layer.ndim == 2:
         return Plane(None, 0)
-    offset = dims.ndim - layer.ndim
-    displayed = {d - offset for d in dims.displayed}
-    hidden = [a for a in range(layer.ndim) if a not in displayed]
-    axis = hidden[-1] if hidden else 0
-    coords = np.asarray(layer.world_to_data(dims.point), dtype=float)
-    index = int(np.clip(np.round(coords[axis]), 0, layer.data.shape[axis] - 1))
+    hidden, world_axes, inverse = _slice_map(layer, dims)
+    if not hidden:
+        return Plane(0, int(np.clip(np.round(layer.world_to_data(dims.point)[0]), 0, layer.data.shape[0] - 1)))
+    point = np.asarray(dims.point, dtype=float)[world_axes]
+    coords = inverse[np.ix_(hidden, hidden)] @ point + inverse[hidden, -1]
+    axis = hidden[-1]
+    index = int(np.clip(np.round(coords[-1]), 0, layer.data.shape[axis] - 1))
     return Plane(axis, index)
+
+
+def show_plane(layer: Any, dims: Any, plane: Plane) -> None:
+    """Move the viewer's slider so that it draws ``plane`` of ``layer``.
+
+    Parameters
+    ----------
+    layer : napari layer
+        The layer whose slice should be on screen.
+    dims : napari.components.Dims
+        The viewer's dims; only the slider of ``plane.axis`` moves (the other
+        not-displayed axes keep their position). Nothing moves for a 2-D plane or when
+        the axis is displayed.
+    plane : Plane
+        The slice to show.
+    """
+    if plane.axis is None:
+        return
+    hidden, world_axes, inverse = _slice_map(layer, dims)
+    if plane.axis not in hidden:
+        return
+    block = inverse[np.ix_(hidden, hidden)]
+    point = np.asarray(dims.point, dtype=float)[world_axes]
+    target = block @ point + inverse[hidden, -1]
+    target[hidden.index(plane.axis)] = plane.index
+    world = np.linalg.solve(block, target - inverse[hidden, -1])
+    for axis, value in zip(world_axes, world, strict=True):
+        dims.set_point(axis, float(value))

@@ -18,6 +18,7 @@ import numpy as np
 from napari_zeroshot._layers import (
     NIFTI_KEY,
     OWNER_KEY,
+    PROVENANCE_KEY,
     is_owned,
     nifti_metadata,
     transform_kwargs,
@@ -35,13 +36,18 @@ def result_names(source_name: str, target: str) -> tuple[str, str]:
     return base, f"{base} labels"
 
 
-def _metadata(source: Any, volume: Volume, role: str) -> dict[str, Any]:
-    metadata = nifti_metadata(volume)
-    # Keep the source file as the layer's origin: saving over it is refused.
+def _metadata(source: Any, volume: Volume, role: str, provenance: dict[str, Any] | None = None) -> dict[str, Any]:
+    # The source's file grid (affine, header, voxel reordering) goes with the result so
+    # the writer saves it exactly like the source file; the source file stays the
+    # layer's origin, so saving over it is refused.
     source_nifti = source.metadata.get(NIFTI_KEY)
-    if isinstance(source_nifti, dict) and source_nifti.get("path"):
-        metadata[NIFTI_KEY]["path"] = source_nifti["path"]
+    if isinstance(source_nifti, dict) and source_nifti.get("affine") is not None:
+        metadata = {NIFTI_KEY: dict(source_nifti)}
+    else:
+        metadata = nifti_metadata(volume)
     metadata[OWNER_KEY] = {"role": role, "source": source.name}
+    if provenance is not None:
+        metadata[PROVENANCE_KEY] = provenance
     return metadata
 
 
@@ -58,8 +64,25 @@ def _replace(viewer: Any, role: str, source_name: str, layer: Any) -> Any:
     return layer
 
 
+def _blank_untranslated(data: np.ndarray, slices: tuple[int, ...] | None, axis: int | None) -> np.ndarray:
+    """Layer data with the slices that were not translated set to NaN (drawn transparent)."""
+    if slices is None or axis is None or data.ndim != 3:
+        return data
+    layer_axis = 2 - axis  # layer axes are the volume's reversed
+    keep = np.zeros(data.shape[layer_axis], bool)
+    keep[list(slices)] = True
+    if keep.all():
+        return data
+    out = np.array(data, dtype=np.float32, copy=True)
+    index = [slice(None)] * 3
+    index[layer_axis] = ~keep
+    out[tuple(index)] = np.nan
+    return out
+
+
 def show_result(viewer: Any, source: Any, volume: Volume, labels: np.ndarray | None,
-                target: str) -> tuple[Any, Any | None]:
+                target: str, slices: tuple[int, ...] | None = None,
+                axis: int | None = None, provenance: dict[str, Any] | None = None) -> tuple[Any, Any | None]:
     """Add (or replace) the translation and segmentation layers.
 
     Parameters
@@ -75,6 +98,15 @@ def show_result(viewer: Any, source: Any, volume: Volume, labels: np.ndarray | N
         Segmentation of the translation.
     target : str
         Target modality, used in the names.
+    slices : tuple of int, optional
+        Indices (along the volume ``axis``) that were translated; the others hold
+        NaN in the image layer, which napari draws transparent, so the source stays
+        visible wherever there is no translation. ``None``: all of them.
+    axis : int, optional
+        Volume axis ``slices`` index (``0``–``2`` of ``(X, Y, Z)``).
+    provenance : dict, optional
+        The translation's provenance record, kept under :data:`PROVENANCE_KEY` in both
+        layers' metadata.
 
     Returns
     -------
@@ -85,13 +117,14 @@ def show_result(viewer: Any, source: Any, volume: Volume, labels: np.ndarray | N
     image_name, labels_name = result_names(source.name, target)
     grid = transform_kwargs(source)
     data, _ = volume_to_layer_data(volume, ndim=source.ndim)
+    data = _blank_untranslated(np.asarray(data), slices, axis)
     image = Image(np.ascontiguousarray(data), name=image_name, colormap="gray",
-                  metadata=_metadata(source, volume, TRANSLATION_ROLE), **grid)
+                  metadata=_metadata(source, volume, TRANSLATION_ROLE, provenance), **grid)
     image = _replace(viewer, TRANSLATION_ROLE, source.name, image)
     label_layer = None
     if labels is not None:
         label_data, _ = volume_to_layer_data(volume.with_data(labels), ndim=source.ndim)
         label_layer = Labels(np.ascontiguousarray(label_data).astype(np.int32), name=labels_name,
-                             opacity=0.5, metadata=_metadata(source, volume, SEGMENTATION_ROLE), **grid)
+                             opacity=0.5, metadata=_metadata(source, volume, SEGMENTATION_ROLE, provenance), **grid)
         label_layer = _replace(viewer, SEGMENTATION_ROLE, source.name, label_layer)
     return image, label_layer

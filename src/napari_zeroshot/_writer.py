@@ -4,19 +4,22 @@ The layer transform is turned back into a NIfTI affine (inverse of the reader's
 axis reversal); when the layer carries the NIfTI affine and header of its source
 (``metadata["nifti"]``, set by the reader and by the translation widget) and they
 agree with the transform, those are written unchanged, so a translation or a
-segmentation lands exactly on the source grid. Files are written atomically
+segmentation lands exactly on the source grid. A translation's provenance record (layer
+metadata ``"provenance"``) is written as the file's JSON sidecar and NIfTI ``descrip``, as
+the CLI does. Files are written atomically
 (:func:`zeroshot_core.io.formats.save_volume`) and never over the source file.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
-from napari_zeroshot._layers import data_to_volume, meta_transform
-from zeroshot_core.api import NIFTI_SUFFIXES, save_volume
+from napari_zeroshot._layers import PROVENANCE_KEY, data_to_volume, meta_transform
+from zeroshot_core.api import NIFTI_SUFFIXES, save_volume, write_provenance
 
 
 def _nifti_path(path: str) -> Path:
@@ -35,8 +38,19 @@ def _label_dtype(data: np.ndarray) -> np.dtype:
     return np.dtype(np.int16 if info.min <= low and high <= info.max else np.int32)
 
 
+def _write_provenance(written: Path, meta: Mapping[str, Any]) -> None:
+    """A translation's provenance (layer metadata) as the file's JSON sidecar and ``descrip``."""
+    record = (meta.get("metadata") or {}).get(PROVENANCE_KEY)
+    if isinstance(record, dict):
+        write_provenance(written, record)
+
+
 def write_image(path: str, data: Any, meta: Mapping[str, Any]) -> list[str]:
     """Write an image layer as float32 NIfTI.
+
+    Voxels that are not finite (the NaN a partial translation shows as transparent)
+    are written as the smallest finite value of the layer, so the file reads back
+    (NIfTI readers refuse or mishandle NaN).
 
     Parameters
     ----------
@@ -63,16 +77,34 @@ def write_image(path: str, data: Any, meta: Mapping[str, Any]) -> list[str]:
 
         raise InputError("RGB images cannot be written as NIfTI; convert to grey levels first")
     array = np.asarray(data)
+    finite = np.isfinite(array)
+    if not finite.all():  # untranslated slices are NaN in the viewer; files hold numbers
+        array = np.where(finite, array, array[finite].min() if finite.any() else 0.0)
     volume = data_to_volume(array, meta_transform(meta, array.ndim), meta.get("metadata"), np.float32)
-    return [str(save_volume(volume, _nifti_path(path), dtype=np.float32))]
+    written = save_volume(volume, _nifti_path(path), dtype=np.float32)
+    _write_provenance(written, meta)
+    return [str(written)]
+
+
+def _label_header(header: Any) -> Any:
+    """A copy of ``header`` (or a new NIfTI-1 header) with the intent ``NIFTI_INTENT_LABEL``."""
+    import nibabel as nib
+
+    labelled = header.copy() if isinstance(header, nib.Nifti1Header) else nib.Nifti1Header()
+    labelled.set_intent("label")
+    return labelled
 
 
 def write_labels(path: str, data: Any, meta: Mapping[str, Any]) -> list[str]:
     """Write a labels layer as an integer NIfTI (int16, or int32 for large labels).
 
-    Parameters and return value as :func:`write_image`.
+    The file carries the intent code ``NIFTI_INTENT_LABEL``, so it opens as labels
+    again. Parameters and return value as :func:`write_image`.
     """
     array = np.asarray(data)
     volume = data_to_volume(array, meta_transform(meta, array.ndim), meta.get("metadata"), np.int32)
+    volume = replace(volume, header=_label_header(volume.header))
     dtype = _label_dtype(volume.data)
-    return [str(save_volume(volume, _nifti_path(path), dtype=dtype))]
+    written = save_volume(volume, _nifti_path(path), dtype=dtype)
+    _write_provenance(written, meta)
+    return [str(written)]

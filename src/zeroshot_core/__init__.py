@@ -6,7 +6,7 @@ lazily so that importing the package stays cheap.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from zeroshot_core.version import __version__
 
 _API_NAMES = ("translate", "translate_iter", "train", "segment", "load_model")
 

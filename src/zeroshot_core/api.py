@@ -27,6 +27,8 @@ from zeroshot_core.diffusion.translation import (
     source_mask,
     translate_iter,
 )
+from zeroshot_core.diffusion.domain import translation_warnings
+from zeroshot_core.diffusion.provenance import sidecar_path, translation_provenance, write_provenance
 from zeroshot_core.errors import ZeroshotError
 from zeroshot_core.imaging.intensity import Normalisation
 from zeroshot_core.imaging.mask import MaskParams, filter_mask
@@ -35,6 +37,7 @@ from zeroshot_core.io.formats import NIFTI_SUFFIXES, check_output_path, load_vol
 from zeroshot_core.io.volume import Volume
 from zeroshot_core.model.loading import LoadedModel, bundled_model_dirs, default_model_dir, load_model
 from zeroshot_core.model.store import read_card
+from zeroshot_core.model.summary import card_summary, training_anatomy
 from zeroshot_core.plugins.manager import fitted_segmenter, guidance_registry, segmenter_registry
 from zeroshot_core.samples.sample_data import load_sample
 from zeroshot_core.segmentation import segment_region, segment_translation
@@ -45,7 +48,8 @@ __all__ = [
     "TrainConfig", "TrainProgress", "TranslateOptions", "TranslationResult", "Volume", "check_output_path",
     "guidance_registry", "list_models", "load_model", "load_sample", "load_volume", "preview", "progress_then_result",
     "read_card", "run_translation", "save_volume", "segment", "segment_translation", "segmenter_registry", "train",
-    "train_iter", "translate", "translate_iter",
+    "train_iter", "translate", "translate_iter", "sidecar_path", "translation_provenance", "write_provenance",
+    "card_summary", "training_anatomy", "translation_warnings",
 ]
 
 

@@ -25,3 +25,10 @@ BASELINES: tuple[str, ...] = ("identity", "histmatch", "shape")
 DEFAULT_METHODS: tuple[str, ...] = BASELINES + ("none", "contour", "lmi")
 """Methods :func:`zeroshot_core.evaluation.evaluator.evaluate` runs by default: the
 baselines, then the built-in guidances."""
+
+BUILTIN_GUIDANCES: tuple[str, ...] = ("contour", "lmi", "none")
+"""Guidance strategies shipped with the package (plugins may add more); named in the
+CLI's help without loading the plugin registry (which imports torch)."""
+
+BUILTIN_SEGMENTERS: tuple[str, ...] = ("kmeans", "multiotsu")
+"""Segmenters shipped with the package (plugins may add more)."""

@@ -1,86 +1,147 @@
-"""Regenerate ``docs/images/napari_widget.png``: the viewer with the docked widget after a translation.
+"""Regenerate the napari screenshots of the docs.
+
+* ``docs/images/napari_widget.png`` (README and docs/napari.md): the PD phantom stored
+  6° oblique (rotated about the left–right axis), after a *current slice* run: source
+  with the guidance preview | translation with its segmentation outlined.
+* ``docs/images/napari_whole_head.png`` (docs/napari.md), with ``--head FILE``: a
+  whole-head scan opened through the plugin with the widget docked and the mask
+  preview on (e.g. a sagittally stored IXI T1).
 
 Usage (needs an X display; under CI-like machines wrap it in ``xvfb-run -a``)::
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python tests/napari/make_screenshot.py MODEL_DIR
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python tests/napari/make_screenshot.py \\
+        [--model MODEL_DIR] [--head WHOLE_HEAD.nii.gz]
 
 ``MODEL_DIR`` is a model folder made by ``zeroshot train`` (the bundled default is
-used when it is omitted). Not a test: pytest only collects ``test_*.py``.
+used when it is omitted). The radiological view is the widget's own (nothing is
+turned here by hand). Not a test: pytest only collects ``test_*.py``.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-OUT = Path(__file__).resolve().parents[2] / "docs" / "images" / "napari_widget.png"
+IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 SLICE = 44
+TILT_DEGREES = 6.0
 
 
 def _wait(app, condition, timeout: float = 900.0) -> None:
     end = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > end:
-            raise TimeoutError("the translation did not finish")
+            raise TimeoutError("the viewer did not get there in time")
         app.processEvents()
         time.sleep(0.05)
 
 
-def main(model: str | None) -> Path:
-    import napari
+def _settle(app, rounds: int = 20) -> None:
+    for _ in range(rounds):
+        app.processEvents()
+        time.sleep(0.05)
+
+
+def _save(viewer, app, name: str) -> Path:
     from PIL import Image as PILImage
     from qtpy.QtWidgets import QApplication
 
-    from napari_zeroshot._model_choice import FOLDER
-    from zeroshot_core.samples.sample_data import sample_paths
-
-    viewer = napari.Viewer(title="napari-zeroshot")
-    viewer.window._qt_window.resize(1500, 900)
-    [source] = viewer.open(str(sample_paths()["pd"]), plugin="napari-zeroshot")
-    _, widget = viewer.window.add_plugin_dock_widget("napari-zeroshot", "Zero-shot translation")
-    app = QApplication.instance()
-    if model:
-        widget.model.value = FOLDER
-        widget.model_folder.value = Path(model)
-    viewer.dims.set_point(0, source.data_to_world((SLICE, 0, 0))[0])
-    widget.sampling.steps.value = 25
-    _wait(app, lambda: len(viewer.layers) >= 3, timeout=30)
-    run = widget.start()
-    _wait(app, lambda: not run.running)
-    from napari_zeroshot._qt._preview import MASK_ROLE, owned_layers
-    from napari_zeroshot._results import SEGMENTATION_ROLE, TRANSLATION_ROLE
-
-    # side by side: source + contour preview | translation + segmentation (mask preview hidden)
-    [mask] = owned_layers(viewer, MASK_ROLE)
-    viewer.layers.move(viewer.layers.index(mask), len(viewer.layers))
-    mask.visible = False
-    viewer.layers.selection.active = owned_layers(viewer, TRANSLATION_ROLE)[0]
-    for labels in owned_layers(viewer, SEGMENTATION_ROLE):
-        labels.contour = 1  # outlines, so the translation stays visible
-        labels.opacity = 0.8
-    viewer.camera.orientation2d = ("up", "right")  # anterior up
-    viewer.grid.enabled = True
-    viewer.grid.stride = 2
-    for _ in range(20):
-        app.processEvents()
-        time.sleep(0.05)
-    viewer.reset_view()
     for toast in QApplication.allWidgets():  # start-up notifications would hide part of the canvas
         if type(toast).__name__ == "NapariQtNotification":
             toast.close()
-    for _ in range(10):
-        app.processEvents()
-        time.sleep(0.05)
+    _settle(app, 10)
     shot = np.asarray(viewer.screenshot(canvas_only=False, flash=False))
     image = PILImage.fromarray(shot[..., :3]).quantize(colors=128, method=PILImage.Quantize.MEDIANCUT)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    image.save(OUT, optimize=True)
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    out = IMAGES / name
+    image.save(out, optimize=True)
+    return out
+
+
+def tilted_pd(folder: Path) -> Path:
+    """The PD phantom written with its affine rotated :data:`TILT_DEGREES` about left–right."""
+    import nibabel as nib
+
+    from zeroshot_core.api import load_sample
+
+    volume = load_sample("pd")
+    angle = np.deg2rad(TILT_DEGREES)
+    rotation = np.eye(4)
+    rotation[1:3, 1:3] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
+    path = folder / "phantom_pd_tilted.nii.gz"
+    nib.save(nib.Nifti1Image(np.asarray(volume.data, np.float32), rotation @ volume.affine), str(path))
+    return path
+
+
+def _viewer_with_widget(path: Path):
+    import napari
+    from qtpy.QtWidgets import QApplication
+
+    viewer = napari.Viewer(title="napari-zeroshot")
+    viewer.window._qt_window.resize(1500, 900)
+    [source] = viewer.open(str(path), plugin="napari-zeroshot")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-zeroshot", "Zero-shot translation")
+    return viewer, source, widget, QApplication.instance()
+
+
+def translation_shot(model: str | None) -> Path:
+    """The tilted phantom after translating the slice on screen."""
+    from napari_zeroshot._model_choice import FOLDER
+    from napari_zeroshot._qt._preview import MASK_ROLE, owned_layers
+    from napari_zeroshot._results import SEGMENTATION_ROLE, TRANSLATION_ROLE
+
+    with tempfile.TemporaryDirectory() as tmp:
+        viewer, source, widget, app = _viewer_with_widget(tilted_pd(Path(tmp)))
+        if model:
+            widget.model.value = FOLDER
+            widget.model_folder.value = Path(model)
+        viewer.dims.set_point(0, source.data_to_world((SLICE, 0, 0))[0])
+        widget.sampling.steps.value = 25
+        _wait(app, lambda: len(viewer.layers) >= 3, timeout=60)
+        run = widget.start()
+        _wait(app, lambda: not run.running)
+        # side by side: source + guidance preview | translation + segmentation (mask preview hidden)
+        [mask] = owned_layers(viewer, MASK_ROLE)
+        viewer.layers.move(viewer.layers.index(mask), len(viewer.layers))
+        mask.visible = False
+        viewer.layers.selection.active = owned_layers(viewer, TRANSLATION_ROLE)[0]
+        for labels in owned_layers(viewer, SEGMENTATION_ROLE):
+            labels.contour = 1  # outlines, so the translation stays visible
+            labels.opacity = 0.8
+        viewer.grid.enabled = True
+        viewer.grid.stride = 2
+        _settle(app)
+        viewer.reset_view()
+        out = _save(viewer, app, "napari_widget.png")
+        viewer.close()
+    return out
+
+
+def whole_head_shot(head: Path) -> Path:
+    """A whole-head scan opened through the plugin, with the widget and its mask preview."""
+    viewer, source, _, app = _viewer_with_widget(head)
+    viewer.dims.set_point(0, source.data_to_world((int(0.62 * source.data.shape[0]), 0, 0))[0])  # above the orbits
+    _wait(app, lambda: len(viewer.layers) >= 2, timeout=120)
+    _settle(app)
+    viewer.reset_view()
+    out = _save(viewer, app, "napari_whole_head.png")
     viewer.close()
-    return OUT
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="model folder made by `zeroshot train` (default: the bundled model)")
+    parser.add_argument("--head", type=Path, help="a whole-head NIfTI scan for napari_whole_head.png")
+    args = parser.parse_args()
+    print(translation_shot(args.model))
+    if args.head is not None:
+        print(whole_head_shot(args.head))
 
 
 if __name__ == "__main__":
-    print(main(sys.argv[1] if len(sys.argv) > 1 else None))
+    main()

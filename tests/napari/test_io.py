@@ -36,7 +36,8 @@ def test_read_then_write_image_is_exact(oblique_nifti: Path, tmp_path: Path):
     [(data, kwargs, kind)] = read_nifti(str(oblique_nifti))
     original = nib.load(str(oblique_nifti))
     assert kind == "image" and data.shape == (6, 10, 12)
-    np.testing.assert_array_equal(data, np.transpose(original.get_fdata(), (2, 1, 0)))
+    # the file's i axis runs leftwards: the layer holds it reversed (closest RAS+ order)
+    np.testing.assert_array_equal(data, np.transpose(original.get_fdata()[::-1], (2, 1, 0)))
     assert kwargs["axis_labels"] == ("S", "A", "R")
     out = tmp_path / "copy.nii.gz"
     [written] = write_image(str(out), data, _state(data, kwargs))
@@ -62,7 +63,7 @@ def test_label_files_open_as_labels_and_write_as_integers(tmp_path: Path):
     labels[2:6, 3:7, 1:4] = 3
     labels[0, 0, 0] = 1
     affine = np.diag([1.5, 1.5, 4.0, 1.0])
-    path = tmp_path / "tissue.nii.gz"
+    path = tmp_path / "sub-01_dseg.nii.gz"  # a BIDS label-map suffix
     nib.save(nib.Nifti1Image(labels, affine), str(path))
     [(data, kwargs, kind)] = read_nifti(str(path))
     assert kind == "labels" and np.issubdtype(data.dtype, np.integer)
@@ -74,6 +75,39 @@ def test_label_files_open_as_labels_and_write_as_integers(tmp_path: Path):
     assert np.issubdtype(saved.get_data_dtype(), np.integer)
     np.testing.assert_array_equal(np.asarray(saved.dataobj), labels)
     np.testing.assert_array_equal(saved.affine, affine)
+    assert saved.header.get_intent()[0] == "label"
+    [(_, _, kind)] = read_nifti(written)  # "out": no suffix, the intent code says labels
+    assert kind == "labels"
+
+
+def _labels_kind(tmp_path: Path, name: str, data: np.ndarray, intent: str | None = None,
+                 table: str | None = None) -> str:
+    image = nib.Nifti1Image(data, np.diag([2.0, 2.0, 2.0, 1.0]))
+    if intent:
+        image.header.set_intent(intent)
+    path = tmp_path / name
+    nib.save(image, str(path))
+    if table is not None:
+        (tmp_path / (name.split(".")[0] + ".tsv")).write_text(table, encoding="utf-8")
+    [(_, _, kind)] = read_nifti(str(path))
+    return kind
+
+
+def test_label_maps_are_recognised_by_what_the_file_says_not_by_a_word_or_few_grey_levels(tmp_path: Path):
+    rng = np.random.default_rng(1)
+    grey = rng.integers(0, 900, size=(10, 8, 4)).astype(np.int16)
+    few_levels = rng.integers(0, 20, size=(10, 8, 4)).astype(np.uint8)
+    regions = rng.integers(0, 4, size=(10, 8, 4)).astype(np.uint8)
+    assert _labels_kind(tmp_path, "sub-01_T1w_masked.nii.gz", grey) == "image"
+    assert _labels_kind(tmp_path, "sub-01_PD_8bit.nii.gz", few_levels) == "image"
+    assert _labels_kind(tmp_path, "segmentation_mask_atlas.nii", regions) == "image"  # words, not a suffix
+    assert _labels_kind(tmp_path, "sub-01_dseg.nii.gz", regions) == "labels"
+    assert _labels_kind(tmp_path, "sub-01_desc-brain_mask.nii.gz", (regions > 0).astype(np.uint8)) == "labels"
+    assert _labels_kind(tmp_path, "regions.nii.gz", regions.astype(np.float32), intent="label") == "labels"
+    assert _labels_kind(tmp_path, "aparc.nii.gz", regions, intent="neuroname") == "labels"
+    assert _labels_kind(tmp_path, "tissue.nii.gz", regions, table="index\tname\n1\tCSF\n") == "labels"
+    assert _labels_kind(tmp_path, "other.nii.gz", regions, table="onset\tduration\n") == "image"
+    assert _labels_kind(tmp_path, "sub-02_dseg.nii.gz", grey.astype(np.float32) + 0.5) == "image"  # not whole
 
 
 def test_integer_images_with_many_values_stay_images(oblique_nifti: Path):

@@ -18,6 +18,7 @@ from napari_zeroshot._layers import (
     volume_layer_kwargs,
     volume_to_layer_data,
 )
+from napari_zeroshot._orient import canonical_volume
 from napari_zeroshot._plane import Plane
 from zeroshot_core.errors import InputError
 from zeroshot_core.io.volume import Volume
@@ -35,30 +36,38 @@ def test_layer_shows_axial_planes_with_k_on_the_slider():
     assert data[5, 3, 7] == volume.data[7, 3, 5]
 
 
+def _layer(volume: Volume) -> Image:
+    """The layer the reader makes of ``volume`` (voxels reordered to the closest RAS+)."""
+    data, _ = volume_to_layer_data(canonical_volume(volume)[0])
+    return Image(data, **volume_layer_kwargs(volume, "v"))
+
+
 def test_every_voxel_lands_at_its_nifti_world_position():
-    volume = _volume()
-    data, affine = volume_to_layer_data(volume)
-    layer = Image(data, **volume_layer_kwargs(volume, "v"))
+    volume = _volume()  # the i axis runs leftwards: the layer holds it reversed
+    layer = _layer(volume)
     for i, j, k in [(0, 0, 0), (11, 9, 5), (3, 7, 2)]:
         ras = volume.affine @ np.array([i, j, k, 1.0])
-        world = layer.data_to_world((k, j, i))
-        np.testing.assert_allclose(world, ras[2::-1], atol=1e-9)
+        index = np.round(layer.world_to_data(ras[2::-1])).astype(int)
+        np.testing.assert_allclose(layer.data_to_world(index), ras[2::-1], atol=1e-9)
+        assert layer.data[tuple(index)] == volume.data[i, j, k]
     np.testing.assert_array_equal(nifti_to_layer_affine(nifti_to_layer_affine(volume.affine)), volume.affine)
 
 
 def test_layer_to_volume_round_trip_is_exact_and_keeps_header():
     volume = _volume()
-    data, _ = volume_to_layer_data(volume)
-    layer = Image(data, **volume_layer_kwargs(volume, "v"))
-    back = layer_to_volume(layer)
+    layer = _layer(volume)
+    back = data_to_volume(layer.data, layer_transform(layer), layer.metadata)  # what the writer saves
     np.testing.assert_array_equal(back.data, volume.data)
     np.testing.assert_array_equal(back.affine, volume.affine)
+    shown = layer_to_volume(layer)  # what a translation works on: the layer's own voxel order
+    np.testing.assert_array_equal(shown.data, volume.data[::-1])
+    for ijk in [(0, 0, 0), (11, 9, 5)]:
+        np.testing.assert_allclose(shown.affine @ [*ijk, 1], volume.affine @ [11 - ijk[0], *ijk[1:], 1])
 
 
 def test_stale_metadata_is_ignored_when_the_layer_was_moved():
     volume = _volume()
-    data, _ = volume_to_layer_data(volume)
-    layer = Image(data, **volume_layer_kwargs(volume, "v"))
+    layer = _layer(volume)
     layer.translate = (10.0, 0.0, 0.0)  # moved by the user after opening
     back = layer_to_volume(layer)
     assert not np.allclose(back.affine, volume.affine)
@@ -136,3 +145,13 @@ def test_nifti_metadata_is_stored_for_the_writer():
     kwargs = volume_layer_kwargs(volume, "v")
     np.testing.assert_array_equal(kwargs["metadata"][NIFTI_KEY]["affine"], volume.affine)
     assert kwargs["units"] == ("mm", "mm", "mm")
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int32, np.uint16, np.float64, bool])
+def test_an_image_layer_of_any_numeric_data_is_a_source(dtype):
+    data = (np.arange(4 * 5 * 6).reshape(4, 5, 6) % 7).astype(dtype)
+    layer = Image(data)
+    assert check_source(layer).ok
+    volume = layer_to_volume(layer)
+    assert volume.data.dtype == np.float32
+    np.testing.assert_array_equal(volume.data, np.transpose(data, (2, 1, 0)).astype(np.float32))

@@ -15,12 +15,15 @@ pytestmark = pytest.mark.napari
 def test_viewer_opens_nifti_on_its_physical_grid(make_napari_viewer, oblique_nifti: Path):
     viewer = make_napari_viewer()
     [layer] = viewer.open(str(oblique_nifti), plugin=PLUGIN)
-    affine = nib.load(str(oblique_nifti)).affine  # float32 sform, as stored
+    image = nib.load(str(oblique_nifti))
+    affine, voxels = image.affine, np.asarray(image.dataobj)  # float32 sform, as stored
     for i, j, k in [(0, 0, 0), (11, 9, 5), (4, 2, 3)]:
         ras = affine @ np.array([i, j, k, 1.0])
-        np.testing.assert_allclose(layer.data_to_world((k, j, i)), ras[2::-1], atol=1e-9)
+        index = np.round(layer.world_to_data(ras[2::-1])).astype(int)
+        np.testing.assert_allclose(layer.data_to_world(index), ras[2::-1], atol=1e-9)
+        assert layer.data[tuple(index)] == voxels[i, j, k]
     assert viewer.dims.axis_labels == ("S", "A", "R")
-    assert viewer.dims.nsteps[0] == 6  # the slider walks through k
+    assert viewer.dims.nsteps[0] == 6  # the slider walks through k (the file's S-most axis)
 
 
 def test_viewer_saves_layers_with_the_plugin_writer(make_napari_viewer, oblique_nifti: Path, tmp_path: Path):

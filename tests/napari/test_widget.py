@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 from pathlib import Path
 
 import nibabel as nib
@@ -184,7 +185,7 @@ def test_run_translates_the_slice_and_adds_layers_on_the_source_grid(docked, tin
         assert layer.data.shape == source.data.shape
         np.testing.assert_allclose(layer_transform(layer), layer_transform(source))
     others = np.delete(image.data, 40, axis=0)
-    assert np.all(others == others.min()) and image.data[40].max() > others.min()
+    assert np.isnan(others).all() and np.isfinite(image.data[40]).all()  # untranslated: drawn transparent
     assert labels.data[40].any() and not np.delete(labels.data, 40, axis=0).any()
     assert np.all(user.data == 0)
 
@@ -194,6 +195,17 @@ def test_run_translates_the_slice_and_adds_layers_on_the_source_grid(docked, tin
     saved, original = nib.load(str(tmp_path / "t1.nii.gz")), nib.load(source.metadata["nifti"]["path"])
     np.testing.assert_array_equal(saved.affine, original.affine)
     assert saved.shape == original.shape
+    written = saved.get_fdata()
+    assert np.isfinite(written).all() and np.all(np.delete(written, 40, axis=2) == written.min())
+
+    # provenance: the same record as the CLI's, in the layers and beside the saved file
+    record = image.metadata["provenance"]
+    assert labels.metadata["provenance"] == record
+    assert record["Translation"]["model"]["name"] == tiny_model.name and record["Translation"]["steps"] == 2
+    assert record["Translation"]["slices"] == [40] and record["Translation"]["device"] == "cpu"
+    assert record["Sources"] == [str(Path(source.metadata["nifti"]["path"]).resolve())]
+    assert json.loads((tmp_path / "t1.json").read_text(encoding="utf-8")) == record
+    assert saved.header["descrip"].item().decode().startswith("zeroshot ")
 
     # re-running replaces the plugin's layers, never the user's
     def not_preview():
@@ -320,3 +332,22 @@ def test_lmi_preview_is_computed_off_the_gui_thread(docked, qtbot):
     [lmi] = owned_layers(viewer, GUIDANCE_ROLE)
     assert lmi.data.max() > lmi.data.min()
     qtbot.waitUntil(lambda: not widget._previewer.busy, timeout=60_000)
+
+
+def test_an_out_of_domain_source_is_flagged_with_the_model_that_translated_it(make_napari_viewer, qtbot,
+                                                                              notifications, shared_data):
+    ct = shared_data / "totalsegmentator" / "example_ct_sm.nii.gz"
+    viewer = make_napari_viewer()
+    [source] = viewer.open(str(ct), plugin="napari-zeroshot")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-zeroshot", "Zero-shot translation")
+    widget.sampling.steps.value = 2
+    widget.sampling.scope.value = SCOPE_SLICE
+    _go_to_slice(viewer, source, 15)
+    run = widget.start()  # the bundled model: trained on skull-stripped brains
+    _wait_done(qtbot, run)
+    assert widget.status.value.startswith("done") and "on cpu" in widget.status.value
+    assert "warning" in widget.status.value
+    warnings = [m for m in messages(notifications()) if "out of domain" in m]
+    assert warnings and "skull-stripped brains" in warnings[0] and "t1-contour" in warnings[0]
+    [image] = owned_layers(viewer, TRANSLATION_ROLE)
+    assert image.metadata["provenance"]["Warnings"] == warnings[:1]

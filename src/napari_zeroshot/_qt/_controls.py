@@ -23,6 +23,31 @@ SCOPE_SLICE = "current slice"
 SCOPE_VOLUME = "whole volume"
 
 
+def wrap(label: Label) -> Label:
+    """Let a label's text wrap onto more lines instead of widening the dock."""
+    from qtpy.QtWidgets import QSizePolicy
+
+    label.native.setWordWrap(True)
+    label.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    return label
+
+
+def eta_text(elapsed: float, fraction: float) -> str:
+    """``" · 1:05 left"`` from the seconds spent and the fraction done (``""`` before any progress).
+
+    Examples
+    --------
+    >>> eta_text(30.0, 0.25)
+    ' · 1:30 left'
+    >>> eta_text(3.0, 0.0)
+    ''
+    """
+    if fraction <= 0.0 or fraction >= 1.0:
+        return ""
+    left = int(round(elapsed * (1.0 - fraction) / fraction))
+    return f" · {left // 60}:{left % 60:02d} left"
+
+
 def heading(text: str) -> Label:
     """A bold section title (no label column)."""
     label = Label(value=text, label="")
@@ -50,13 +75,30 @@ class MaskControls:
                                        label="min object size", tooltip="Drop components smaller than this (voxels)")
         self.hole_area = SpinBox(value=defaults.hole_area, min=0, max=10_000_000, label="hole area",
                                  tooltip="Fill holes smaller than this (voxels)")
-        self.keep_largest = CheckBox(value=defaults.keep_largest, text="keep largest object")
+        self.keep_largest = CheckBox(value=defaults.keep_largest, text="keep largest object",
+                                     tooltip="Keep only the largest connected component (drops a table, "
+                                             "a coil or the other arm)")
 
     @property
     def widgets(self) -> list[Widget]:
         """The widgets, in display order."""
         return [self.enabled, self.classes, self.erosion_radius, self.min_object_size, self.hole_area,
                 self.keep_largest]
+
+    @property
+    def advanced(self) -> list[Widget]:
+        """The widgets hidden until *advanced settings* is ticked."""
+        return [self.classes, self.erosion_radius, self.min_object_size, self.hole_area, self.keep_largest]
+
+    def restore(self) -> None:
+        """Put every control back to the :class:`MaskParams` defaults."""
+        defaults = MaskParams()
+        self.enabled.value = defaults.enabled
+        self.classes.value = defaults.classes
+        self.erosion_radius.value = defaults.erosion_radius
+        self.min_object_size.value = defaults.min_object_size
+        self.hole_area.value = defaults.hole_area
+        self.keep_largest.value = defaults.keep_largest
 
     def params(self) -> MaskParams:
         """Current values as :class:`MaskParams` (raises ``ConfigError`` when invalid)."""
@@ -83,12 +125,16 @@ class SamplingControls:
         defaults = TranslateOptions()
         self.steps = SpinBox(value=defaults.steps, min=1, max=1000, label="steps",
                              tooltip="Sampling steps (fewer = faster, coarser)")
-        self.scheduler = ComboBox(value=defaults.scheduler, choices=SCHEDULERS, label="scheduler")
-        self.seed = SpinBox(value=defaults.seed, min=0, max=2**31 - 1, label="seed")
+        self.scheduler = ComboBox(value=defaults.scheduler, choices=SCHEDULERS, label="scheduler",
+                                  tooltip="\n".join(f"{name}: {text}" for name, text in SCHEDULER_NAMES.items()))
+        self.seed = SpinBox(value=defaults.seed, min=0, max=2**31 - 1, label="seed",
+                            tooltip="Random seed of the sampling noise (same seed, same result)")
         self.candidates = SpinBox(value=1, min=1, max=64, label="candidates",
                                   tooltip="Samples per slice; >1 keeps the one most consistent with the "
                                           "previous slice (slower)")
-        self.device = ComboBox(value=defaults.device, choices=DEVICES, label="device")
+        self.device = ComboBox(value=defaults.device, choices=DEVICES, label="device",
+                               tooltip="auto: CUDA, then Apple MPS, then the CPU (the device used is shown "
+                                       "when the run ends)")
         self.scope = ComboBox(value=SCOPE_SLICE, choices=(SCOPE_SLICE, SCOPE_VOLUME), label="translate",
                               tooltip="Only the slice on screen (quick look) or every slice")
 
@@ -96,6 +142,21 @@ class SamplingControls:
     def widgets(self) -> list[Widget]:
         """The widgets, in display order."""
         return [self.steps, self.scheduler, self.seed, self.candidates, self.device, self.scope]
+
+    @property
+    def advanced(self) -> list[Widget]:
+        """The widgets hidden until *advanced settings* is ticked."""
+        return [self.scheduler, self.seed, self.candidates, self.device]
+
+    def restore(self) -> None:
+        """Put every control back to the :class:`TranslateOptions` defaults (current slice)."""
+        defaults = TranslateOptions()
+        self.steps.value = defaults.steps
+        self.scheduler.value = defaults.scheduler
+        self.seed.value = defaults.seed
+        self.candidates.value = 1
+        self.device.value = defaults.device
+        self.scope.value = SCOPE_SLICE
 
     @property
     def current_slice_only(self) -> bool:

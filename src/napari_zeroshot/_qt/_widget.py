@@ -15,16 +15,18 @@ its segmentation as layers on the source grid. Everything goes through
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, ProgressBar, PushButton
 from napari.utils.notifications import show_error, show_info, show_warning
 
+from napari_zeroshot._display import RadiologicalView
 from napari_zeroshot._job import Segmenting, TranslationOutput, TranslationRequest
-from napari_zeroshot._layers import check_source, is_owned, layer_to_volume
-from napari_zeroshot._model_choice import BUNDLED, FOLDER, describe, model_card, model_path
-from napari_zeroshot._plane import current_plane
-from napari_zeroshot._qt._controls import MaskControls, SamplingControls, heading
+from napari_zeroshot._layers import NIFTI_KEY, check_source, is_owned, layer_to_volume
+from napari_zeroshot._model_choice import BUNDLED, FOLDER, card_details, describe, model_card, model_path
+from napari_zeroshot._plane import Plane, current_plane, show_plane
+from napari_zeroshot._qt._controls import MaskControls, SamplingControls, eta_text, heading, wrap
 from napari_zeroshot._qt._preview import PreviewController
 from napari_zeroshot._qt._worker import TranslationRun
 from napari_zeroshot._results import show_result
@@ -72,33 +74,53 @@ class TranslationWidget(Container):
     def __init__(self, napari_viewer: "napari.viewer.Viewer") -> None:
         super().__init__(labels=True)
         self.viewer = napari_viewer
-        self.source = ComboBox(label="source", choices=self._source_choices, nullable=True)
-        self.model = ComboBox(label="model", choices=(BUNDLED, FOLDER), value=BUNDLED)
-        self.model_folder = FileEdit(label="model folder", mode="d", visible=False)
-        self.model_info = Label(label="", value="")
-        self.guidance = ComboBox(label="guidance", choices=_guidance_choices)
-        self.segmenter = ComboBox(label="segmenter", choices=_segmenter_choices)
+        self.source = ComboBox(label="source", choices=self._source_choices, nullable=True,
+                               tooltip="The grey-level image layer to translate (2-D or 3-D)")
+        self.model = ComboBox(label="model", choices=(BUNDLED, FOLDER), value=BUNDLED,
+                              tooltip="The bundled model, or a model folder made by 'zeroshot train'")
+        self.model_folder = FileEdit(label="model folder", mode="d", visible=False,
+                                     tooltip="Folder holding model.json and model.safetensors")
+        self.model_info = Label(label="", value="", tooltip="Target modality, guidance and slice size of the model")
+        self.guidance = ComboBox(label="guidance", choices=_guidance_choices,
+                                 tooltip="How the source steers sampling; 'from model' uses the strategy the "
+                                         "model was trained with (plugins appear here)")
+        self.segmenter = ComboBox(label="segmenter", choices=_segmenter_choices,
+                                  tooltip="Segmenter run on the translation, or none")
         if DEFAULT_SEGMENTER in segmenter_registry().names():
             self.segmenter.value = DEFAULT_SEGMENTER
         self.mask = MaskControls()
-        self.preview = CheckBox(text="live preview on this slice", value=True)
-        self.preview_status = Label(label="", value="", visible=False)
+        self.preview = CheckBox(text="live preview on this slice", value=True,
+                                tooltip="Show the filter mask and guidance map of the slice on screen as you "
+                                        "change the settings (no sampling)")
+        self.preview_status = Label(label="", value="", visible=False, tooltip="Preview problems")
+        self.show_advanced = CheckBox(text="advanced settings", value=False,
+                                      tooltip="Show the mask thresholds and the sampler, seed, candidates and "
+                                              "device")
+        self.restore_button = PushButton(text="Restore defaults",
+                                         tooltip="Put the mask and sampling settings back to their defaults")
         self.sampling = SamplingControls()
-        self.run_button = PushButton(text="Run")
-        self.cancel_button = PushButton(text="Cancel", enabled=False)
-        self.progress = ProgressBar(label="progress", min=0, max=_PROGRESS_MAX, value=0)
-        self.status = Label(label="", value="ready")
+        self.run_button = PushButton(text="Run", tooltip="Translate in the background (the viewer stays usable)")
+        self.cancel_button = PushButton(text="Cancel", enabled=False,
+                                        tooltip="Stop after the current step; nothing is added")
+        self.progress = ProgressBar(label="progress", min=0, max=_PROGRESS_MAX, value=0,
+                                    tooltip="Share of the sampling steps done")
+        self.status = Label(label="", value="ready", tooltip="What the run is doing, time left, and the result")
+        self._started = 0.0
+        for label in (self.model_info, self.preview_status, self.status):
+            wrap(label)
         self.run: TranslationRun | None = None
         self._previewer = PreviewController(napari_viewer, self._preview_source, self._preview_settings,
                                             self._report_preview, parent=self.native)
         self.extend([heading("Input"), self.source, self.model, self.model_folder, self.model_info,
                      self.guidance, self.segmenter, heading("Filter mask"), *self.mask.widgets, self.preview,
                      self.preview_status,
-                     heading("Sampling"), *self.sampling.widgets,
+                     heading("Sampling"), *self.sampling.widgets, self.show_advanced, self.restore_button,
                      Container(widgets=[self.run_button, self.cancel_button], layout="horizontal",
                                labels=False, label=""),
                      self.progress, self.status])
         self._connect()
+        self._on_advanced(False)
+        self._view = RadiologicalView(napari_viewer)  # anterior up, patient's right on the left
         self.reset_choices()
         self._update_model_info(notify=False)
         self._previewer.schedule()
@@ -123,6 +145,8 @@ class TranslationWidget(Container):
         self.mask.connect(self._previewer.schedule)
         self.preview.changed.connect(self._on_preview_toggled)
         self.run_button.changed.connect(self.start)
+        self.show_advanced.changed.connect(self._on_advanced)
+        self.restore_button.changed.connect(self.restore_defaults)
         self.cancel_button.changed.connect(self.cancel)
         dims = self.viewer.dims.events
         for event in (dims.current_step, dims.order, dims.ndisplay):
@@ -135,6 +159,15 @@ class TranslationWidget(Container):
             images = [value for _, value in self._source_choices() if check_source(value).ok]
             if images:
                 self.source.value = images[-1]
+
+    def _on_advanced(self, shown: bool) -> None:
+        for widget in self.mask.advanced + self.sampling.advanced:
+            widget.visible = bool(shown)
+
+    def restore_defaults(self, *_: Any) -> None:
+        """Put the mask and sampling settings back to their defaults (Restore defaults button)."""
+        self.mask.restore()
+        self.sampling.restore()
 
     def _on_model_kind(self, *_: Any) -> None:
         self.model_folder.visible = self.model.value == FOLDER
@@ -158,7 +191,9 @@ class TranslationWidget(Container):
 
     def _update_model_info(self, notify: bool) -> None:
         try:
-            self.model_info.value = describe(self._card())
+            card = self._card()
+            self.model_info.value = describe(card)
+            self.model_info.tooltip = card_details(card)
         except ZeroshotError as exc:
             self.model_info.value = "no usable model"
             if notify:
@@ -223,12 +258,13 @@ class TranslationWidget(Container):
             self.status.value = str(exc)
             return None
         source = self.source.value
-        self.run = TranslationRun(request, self._on_event, lambda out: self._on_done(source, out),
+        self.run = TranslationRun(request, self._on_event, lambda out: self._on_done(source, request, out),
                                   self._on_error, self._on_finished)
         self.run_button.enabled = False
         self.cancel_button.enabled = True
         self.progress.value = 0
         self.status.value = "loading model…"
+        self._started = time.monotonic()
         self.run.start()
         return self.run
 
@@ -248,16 +284,28 @@ class TranslationWidget(Container):
         self.progress.value = int(round(event.fraction * _PROGRESS_MAX))
         current = min(event.slices_done + 1, event.slices_total)
         self.status.value = (f"slice {current}/{event.slices_total} · "
-                             f"step {event.step}/{event.steps_total}")
+                             f"step {event.step}/{event.steps_total}"
+                             + eta_text(time.monotonic() - self._started, event.fraction))
 
-    def _on_done(self, source: Any, output: TranslationOutput) -> None:
+    def _on_done(self, source: Any, request: TranslationRequest, output: TranslationOutput) -> None:
         if self.run is not None and self.run.cancelled:
             return  # cancelled while segmenting: the user asked for nothing to be added
         result = output.result
         target = result.model.card.target_modality
-        show_result(self.viewer, source, result.volume, output.labels, target)
+        nifti = source.metadata.get(NIFTI_KEY)
+        path = nifti.get("path") if isinstance(nifti, dict) else None
+        record = api.translation_provenance(result, request.options, path)
+        show_result(self.viewer, source, result.volume, output.labels, target, result.slices, result.axis,
+                    provenance=record)
+        if source.ndim == 3 and len(result.slices) == 1:
+            show_plane(source, self.viewer.dims, Plane(2 - result.axis, result.slices[0]))
         self.progress.value = _PROGRESS_MAX
-        self.status.value = f"done: {len(result.slices)} slice(s) → {target}"
+        model = record["Translation"]["model"]["name"]
+        self.status.value = (f"done: {len(result.slices)} slice(s) → {target} with {model} on "
+                             f"{record['Translation']['device']}"
+                             + (f" · {len(record['Warnings'])} warning(s)" if record["Warnings"] else ""))
+        for warning in record["Warnings"]:
+            show_warning(warning)
         if output.segmentation_error:
             show_warning(output.segmentation_error)
 

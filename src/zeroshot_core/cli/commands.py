@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from zeroshot_core.cli.options import _key_values, _mask_params, _progress_bar, _slice_list
+from zeroshot_core.cli.options import _key_values, _mask_params, _progress_bar, _record_provenance, _slice_list
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -70,6 +70,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
             bar.close()
     save_volume(result.volume, out)
     print(f"translation ({result.guidance}, {len(result.slices)} slices) written to {out}")
+    _record_provenance(result, _translate_options(args), args.source, out)
     if labels_out is not None:
         labels = segment_translation(result, args.segmenter)
         save_volume(result.volume.with_data(labels), labels_out, dtype="int16")
@@ -107,7 +108,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from zeroshot_core.api import list_models
+    from zeroshot_core.api import card_summary, list_models
 
     models = list_models()
     if args.json:
@@ -116,10 +117,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     if not models:
         print("no bundled models; train one with 'zeroshot train'")
     for path, card in models:
-        training = card.get("training", {})
-        print(f"{path.name}: guidance={card['guidance']} size={card['model_size']} image={card['image_size']}px "
-              f"target={card['target_modality']} steps={training.get('steps')} "
-              f"segmenters={','.join(card.get('segmenters', {}))}")
+        print(path.name)
+        for line in card_summary(card) + [f"segmenters: {', '.join(card.get('segmenters', {})) or 'none'}"]:
+            print(f"  {line}")
     return 0
 
 

@@ -7,8 +7,24 @@ import json
 import sys
 from typing import Any, Sequence
 
-from zeroshot_core.choices import DEVICE_NAMES, SCHEDULER_NAMES
+from zeroshot_core.choices import BUILTIN_GUIDANCES, BUILTIN_SEGMENTERS, DEVICE_NAMES, SCHEDULER_NAMES
 from zeroshot_core.errors import ConfigError
+
+GUIDANCE_HELP = (f"guidance strategy: {', '.join(BUILTIN_GUIDANCES)}, or a plugin's "
+                 "(list: 'zeroshot plugins')")
+SEGMENTER_HELP = f"{', '.join(BUILTIN_SEGMENTERS)}, or a plugin's (list: 'zeroshot plugins')"
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Appends ``(default: X)`` to an option's help unless it already names its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("default" in text.lower() or default is None or default is False or default is argparse.SUPPRESS
+                or not action.option_strings):
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def _key_values(items: Sequence[str] | None) -> dict[str, Any]:
@@ -42,9 +58,11 @@ def _slice_list(text: str | None) -> tuple[int, ...] | None:
 
 def _add_sampling_options(parser: argparse.ArgumentParser, steps: int) -> None:
     parser.add_argument("--steps", type=int, default=steps, help=f"sampling steps (default {steps})")
-    parser.add_argument("--scheduler", default="ddim", choices=tuple(SCHEDULER_NAMES))
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto", choices=DEVICE_NAMES)
+    parser.add_argument("--scheduler", default="ddim", choices=tuple(SCHEDULER_NAMES),
+                        help="sampler: " + "; ".join(f"{name}: {text}" for name, text in SCHEDULER_NAMES.items()))
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the sampling noise")
+    parser.add_argument("--device", default="auto", choices=DEVICE_NAMES,
+                        help="auto: CUDA, then Apple MPS, then the CPU")
     parser.add_argument("--batch-size", type=int, default=8, help="slices sampled together (default 8)")
     parser.add_argument("--cfg-scale", type=float, default=1.0, metavar="S",
                         help="classifier-free guidance scale, e.g. 2 (default 1 = off; needs a model trained "
@@ -75,3 +93,28 @@ def _progress_bar(total: int, desc: str, quiet: bool):
     return tqdm(total=total, desc=desc, unit="step", disable=quiet, dynamic_ncols=True, file=sys.stderr)
 
 
+
+
+def _record_provenance(result: Any, options: Any, source: Any, out: Any) -> None:
+    """Warn about an out-of-domain input (stderr) and write the translation's provenance
+    beside ``out`` (JSON sidecar, NIfTI ``descrip``).
+
+    Parameters
+    ----------
+    result : TranslationResult
+        The finished translation.
+    options : TranslateOptions
+        The options it ran with.
+    source : path-like
+        The source file.
+    out : path-like
+        The translation already written.
+    """
+    from zeroshot_core.api import translation_provenance, write_provenance
+
+    record = translation_provenance(result, options, source)
+    for warning in record["Warnings"]:
+        print(f"zeroshot: warning: {warning}", file=sys.stderr)
+    sidecar = write_provenance(out, record)
+    print(f"provenance written to {sidecar} (model {record['Translation']['model']['name']}, "
+          f"{record['Translation']['model']['target_modality']})")

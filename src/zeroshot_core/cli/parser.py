@@ -13,37 +13,62 @@ from typing import Sequence
 from zeroshot_core import __version__
 from zeroshot_core.choices import DEVICE_NAMES
 from zeroshot_core.cli import commands, report_commands
-from zeroshot_core.cli.options import _add_mask_options, _add_sampling_options
+from zeroshot_core.cli.options import (
+    GUIDANCE_HELP,
+    SEGMENTER_HELP,
+    HelpFormatter,
+    _add_mask_options,
+    _add_sampling_options,
+)
 from zeroshot_core.errors import ZeroshotError
+
+_QUIET_HELP = "no progress bars"
+_THREADS_HELP = "CPU threads for torch (default 0: torch's choice; 1 is fastest on a busy machine)"
+
+
+def _add_global_options(parser: argparse.ArgumentParser, top: bool) -> None:
+    """``-q`` and ``--threads``; a sub-command's copies leave the top-level value alone unless given."""
+    group = parser.add_argument_group("global options (before or after the sub-command)") if not top else parser
+    group.add_argument("-q", "--quiet", action="store_true", default=False if top else argparse.SUPPRESS,
+                       help=_QUIET_HELP)
+    group.add_argument("--threads", type=int, default=0 if top else argparse.SUPPRESS, metavar="N",
+                       help=_THREADS_HELP)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``zeroshot``."""
-    parser = argparse.ArgumentParser(prog="zeroshot", description="Source-free diffusion translation of medical images.")
+    """The argument parser of ``zeroshot``.
+
+    Every option of every sub-command has a help text and shows its default;
+    ``-q``/``--quiet`` and ``--threads`` are accepted before or after the sub-command.
+    """
+    parser = argparse.ArgumentParser(prog="zeroshot", description="Source-free diffusion translation of medical images.",
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="CPU threads for torch (default: torch's choice; 1 is fastest on a busy machine)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_global_options(parser, top=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_SubParser)
 
     train = sub.add_parser("train", help="train a model on target-modality images only")
     train.add_argument("targets", nargs="+", help="NIfTI/PNG/TIFF/NPY files or folders of the target modality")
     train.add_argument("--out", required=True, help="model folder to write")
-    train.add_argument("--guidance", default="contour", help="guidance strategy (see 'zeroshot plugins')")
-    train.add_argument("--guidance-param", action="append", metavar="NAME=VALUE", help="guidance parameter")
-    train.add_argument("--image-size", type=int, default=64)
-    train.add_argument("--model-size", default="small", choices=["tiny", "small", "base"])
+    train.add_argument("--guidance", default="contour", help=GUIDANCE_HELP)
+    train.add_argument("--guidance-param", action="append", metavar="NAME=VALUE",
+                       help="a parameter of the guidance strategy, e.g. radius=3 (repeatable)")
+    train.add_argument("--image-size", type=int, default=64, metavar="PX", help="slice size the network sees, pixels")
+    train.add_argument("--model-size", default="small", choices=["tiny", "small", "base"], help="UNet size")
     train.add_argument("--max-steps", type=int, default=10000, help="total optimiser steps (cumulative)")
-    train.add_argument("--batch-size", type=int, default=16)
-    train.add_argument("--lr", type=float, default=2e-4)
-    train.add_argument("--ema-decay", type=float, default=0.999)
-    train.add_argument("--checkpoint-every", type=int, default=500)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--device", default="auto", choices=DEVICE_NAMES)
-    train.add_argument("--no-augment", action="store_true")
+    train.add_argument("--batch-size", type=int, default=16, help="slices per optimiser step")
+    train.add_argument("--lr", type=float, default=2e-4, help="AdamW learning rate")
+    train.add_argument("--ema-decay", type=float, default=0.999, help="decay of the weights' moving average")
+    train.add_argument("--checkpoint-every", type=int, default=500, metavar="STEPS",
+                       help="write a resumable checkpoint every STEPS steps (0: only at the end)")
+    train.add_argument("--seed", type=int, default=0, help="random seed (slices, noise, augmentation)")
+    train.add_argument("--device", default="auto", choices=DEVICE_NAMES,
+                       help="auto: CUDA, then Apple MPS, then the CPU")
+    train.add_argument("--no-augment", action="store_true", help="no random flips/rotations/intensity changes")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
-    train.add_argument("--target-modality", default="T1")
-    train.add_argument("--segmenters", default="kmeans", help="comma-separated segmenters to fit (default kmeans)")
+    train.add_argument("--target-modality", default="T1", help="name of the modality of the training images")
+    train.add_argument("--segmenters", default="kmeans",
+                       help=f"comma-separated segmenters to fit ({SEGMENTER_HELP})")
     recipe = train.add_argument_group("training recipe")
     recipe.add_argument("--prediction", default="epsilon", choices=["epsilon", "v_prediction", "sample"],
                         help="what the network predicts: the noise (default), v = a*eps - s*x0, or x0")
@@ -68,8 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("source", help="source image (NIfTI, PNG, TIFF, NPY)")
     translate.add_argument("--out", required=True, help="output image (same grid and affine as the source)")
     translate.add_argument("--model", help="model folder (default: the bundled model for --guidance)")
-    translate.add_argument("--guidance", help="guidance strategy (default: the model's)")
-    translate.add_argument("--guidance-param", action="append", metavar="NAME=VALUE")
+    translate.add_argument("--guidance", help=f"{GUIDANCE_HELP} (default: the model's)")
+    translate.add_argument("--guidance-param", action="append", metavar="NAME=VALUE",
+                           help="a parameter of the guidance strategy, e.g. radius=3 (repeatable; default: the "
+                                "model's)")
     translate.add_argument("--strength", type=float, help="start fraction of the noise schedule (SDEdit t0)")
     _add_sampling_options(translate, 50)
     translate.add_argument("--slices", help="slice indices to translate, e.g. 40,41 or 30:60 (default all)")
@@ -80,29 +107,39 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--first-slice-threshold", type=float, default=-0.9,
                            help="minimum normalised mean of a first-slice candidate (consistency)")
     translate.add_argument("--labels", help="also segment the translation and write the labels here")
-    translate.add_argument("--segmenter", default="kmeans")
+    translate.add_argument("--segmenter", default="kmeans", help=f"segmenter for --labels ({SEGMENTER_HELP})")
     _add_mask_options(translate)
     translate.set_defaults(func=commands.cmd_translate)
 
     seg = sub.add_parser("segment", help="segment a target-modality image with a model's segmenter")
-    seg.add_argument("image")
+    seg.add_argument("image", help="target-modality image (NIfTI, PNG, TIFF, NPY)")
     seg.add_argument("--out", required=True, help="label image to write")
     seg.add_argument("--model", help="model folder holding the fitted segmenter (default: bundled)")
-    seg.add_argument("--segmenter", default="kmeans")
+    seg.add_argument("--segmenter", default="kmeans", help=SEGMENTER_HELP)
     seg.add_argument("--custom-mask", action="store_true", help="use the --mask-* options instead of the model's")
     _add_mask_options(seg)
     seg.set_defaults(func=commands.cmd_segment)
 
     plugins = sub.add_parser("plugins", help="list guidance strategies and segmenters")
-    plugins.add_argument("--json", action="store_true")
+    plugins.add_argument("--json", action="store_true", help="print JSON instead of a table")
     plugins.set_defaults(func=commands.cmd_plugins)
 
     models = sub.add_parser("models", help="list bundled models with their model cards")
-    models.add_argument("--json", action="store_true")
+    models.add_argument("--json", action="store_true", help="print the full model cards as JSON")
     models.set_defaults(func=commands.cmd_models)
 
     report_commands.add_report_commands(sub)
+    for command in sub.choices.values():
+        _add_global_options(command, top=False)
     return parser
+
+
+class _SubParser(argparse.ArgumentParser):
+    """Sub-command parser showing defaults in its help (:class:`HelpFormatter`)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

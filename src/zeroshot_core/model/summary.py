@@ -1,0 +1,68 @@
+"""A model card's essentials in a few lines, for ``zeroshot models`` and the widget."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+
+def training_anatomy(training: Mapping[str, Any] | None) -> str | None:
+    """``"head"`` (whole-head mode), ``"brain"`` (every training file is a ``*brain*``
+    skull-stripped image) or ``None`` (not known) from a card's ``training`` record."""
+    training = training or {}
+    files = [str(f).lower() for f in training.get("files", [])]
+    if training.get("spacing_mm") or training.get("mask_kind") == "head":
+        return "head"
+    if files and all("brain" in f for f in files):
+        return "brain"
+    return None
+
+
+def _training_region(training: Mapping[str, Any]) -> str:
+    """What anatomy the model saw, in words."""
+    return {"head": "whole head",
+            "brain": "brain only (every training file is a skull-stripped *brain* image)"}.get(
+        training_anatomy(training), "the foreground of each training slice (filter mask)")
+
+
+def card_summary(card: Mapping[str, Any]) -> list[str]:
+    """The essentials of a model card, one ``"key: value"`` line each.
+
+    Parameters
+    ----------
+    card : mapping
+        A ``model.json`` as a dictionary (:func:`zeroshot_core.api.list_models`).
+
+    Returns
+    -------
+    list of str
+        ``target``, ``guidance``, ``network`` (size and slice size), ``spacing``
+        (fixed mm of whole-head models, or "slices resized"), ``training data`` (files,
+        slices, licence), ``anatomy`` (whole head / brain only), ``trained`` (steps,
+        batch, wall time) and ``notes`` when the card has them.
+
+    Examples
+    --------
+    >>> card_summary({"target_modality": "T1", "guidance": "contour", "model_size": "tiny",
+    ...               "image_size": 32, "training": {"files": ["a_brain.nii.gz"], "slices": 9, "steps": 3}})[:2]
+    ['target: T1', 'guidance: contour']
+    """
+    training = card.get("training", {}) or {}
+    files = [str(f) for f in training.get("files", [])]
+    spacing = training.get("spacing_mm")
+    lines = [f"target: {card.get('target_modality', '?')}",
+             f"guidance: {card.get('guidance', '?')}",
+             f"network: {card.get('model_size', '?')} UNet on {card.get('image_size', '?')} px slices",
+             f"spacing: {spacing} mm crops (whole-head mode)" if spacing
+             else "spacing: none fixed (each slice is padded and resized to the network size)"]
+    if files:
+        shown = ", ".join(files[:2]) + (f", … ({len(files)} files)" if len(files) > 2 else "")
+        licence = f"; {training['data_licence']}" if training.get("data_licence") else ""
+        lines.append(f"training data: {shown}, {training.get('slices', '?')} slices{licence}")
+    lines.append(f"anatomy: {_training_region(training)}")
+    if training.get("steps") is not None:
+        wall = training.get("wall_time_s")
+        took = f", {wall / 60:.0f} min on {training.get('hardware', '?')}" if wall else ""
+        lines.append(f"trained: {training['steps']} steps at batch {training.get('batch_size', '?')}{took}")
+    if card.get("notes"):
+        lines.append(f"notes: {card['notes']}")
+    return lines

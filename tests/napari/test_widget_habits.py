@@ -1,0 +1,87 @@
+"""Widget habits: tooltips everywhere, advanced settings folded away, Restore defaults, wrapping status, ETA."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import pytest
+from magicgui.widgets import Container, Label
+
+from zeroshot_core.api import MaskParams, TranslateOptions
+
+pytestmark = pytest.mark.napari
+HEADINGS = {"Input", "Filter mask", "Sampling"}
+
+
+def _controls(container: Container) -> list:
+    found = []
+    for widget in container:
+        if isinstance(widget, Container):
+            found += _controls(widget)
+        elif not (isinstance(widget, Label) and widget.value in HEADINGS):
+            found.append(widget)
+    return found
+
+
+def test_every_control_has_a_tooltip(docked):
+    _, widget = docked
+    controls = _controls(widget)
+    assert len(controls) > 20
+    missing = [getattr(w, "label", "") or getattr(w, "text", "") or type(w).__name__
+               for w in controls if not (w.tooltip or "").strip()]
+    assert not missing, f"controls without a tooltip: {missing}"
+
+
+def test_advanced_settings_are_folded_until_asked_for(docked):
+    _, widget = docked
+    advanced = widget.mask.advanced + widget.sampling.advanced
+    assert advanced and all(w.native.isHidden() for w in advanced)
+    assert not widget.sampling.steps.native.isHidden() and not widget.mask.enabled.native.isHidden()
+    widget.show_advanced.value = True
+    assert not any(w.native.isHidden() for w in advanced)
+    widget.show_advanced.value = False
+    assert all(w.native.isHidden() for w in advanced)
+
+
+def test_restore_defaults_puts_every_setting_back(docked):
+    _, widget = docked
+    widget.mask.erosion_radius.value = 7
+    widget.mask.keep_largest.value = False
+    widget.sampling.steps.value = 3
+    widget.sampling.seed.value = 42
+    widget.sampling.device.value = "cpu"
+    widget.sampling.candidates.value = 4
+    widget.restore_button.changed.emit(True)  # what a click does
+    assert widget.mask.params() == MaskParams()
+    defaults = TranslateOptions()
+    options = widget.sampling.options(widget.mask.params())
+    assert (options.steps, options.seed, options.device, options.scheduler) == (
+        defaults.steps, defaults.seed, defaults.device, defaults.scheduler)
+    assert options.consistency is None and widget.sampling.current_slice_only
+
+
+def test_long_status_text_wraps_instead_of_widening_the_dock(docked, qtbot):
+    _, widget = docked
+    before = widget.native.sizeHint().width()
+    widget.status.value = "failed: " + "a long message about what went wrong " * 12 + "/a/very/long/path" * 10
+    qtbot.wait(10)
+    assert widget.native.sizeHint().width() <= before
+    assert widget.status.native.wordWrap()
+
+
+def test_progress_shows_the_time_left(docked):
+    _, widget = docked
+    widget._started = time.monotonic() - 30.0
+    widget._on_event(SimpleNamespace(fraction=0.25, slices_done=0, slices_total=1, step=5, steps_total=20))
+    assert widget.status.value.startswith("slice 1/1 · step 5/20 · ") and widget.status.value.endswith("left")
+    minutes, seconds = widget.status.value.split(" · ")[-1].split()[0].split(":")
+    assert 85 <= int(minutes) * 60 + int(seconds) <= 95  # 30 s for a quarter: about 90 s left
+
+
+def test_the_model_line_names_its_anatomy_and_the_tooltip_holds_the_card(docked):
+    _, widget = docked
+    assert widget.model_info.value.startswith("→ T1 · trained with ")
+    assert widget.model_info.value.endswith("· on brains only")  # the bundled models: skull-stripped brains
+    tooltip = widget.model_info.tooltip
+    assert "training data: IXI" in tooltip and "anatomy: brain only" in tooltip and "notes:" in tooltip
