@@ -147,3 +147,12 @@ def test_crash_or_cancel_mid_translation_leaves_no_output(tmp_path, tiny_contour
         assert "no output was written" in capsys.readouterr().err
     assert bar.calls == 3
     assert list(out.iterdir()) == []
+
+
+def test_ambiguous_npy_layout_is_noted_in_one_line(tmp_path, capsys):
+    path = tmp_path / "stack.npy"
+    np.save(path, np.random.default_rng(0).normal(size=(6, 32, 40)).astype(np.float32))
+    code = main(["-q", "translate", str(path), "--model", str(tmp_path / "no-model"), "--out", str(tmp_path / "o.npy")])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 2 and "Traceback" not in "".join(lines)
+    assert lines[0].startswith(f"zeroshot: note: {path}: 3-D array of shape (6, 32, 40)") and "--axis 0" in lines[0]

@@ -320,3 +320,22 @@ def test_lmi_preview_is_computed_off_the_gui_thread(docked, qtbot):
     [lmi] = owned_layers(viewer, GUIDANCE_ROLE)
     assert lmi.data.max() > lmi.data.min()
     qtbot.waitUntil(lambda: not widget._previewer.busy, timeout=60_000)
+
+
+def test_mask_controls_start_from_the_models_training_mask(docked, tiny_model, tmp_path, qtbot):
+    """The widget translates with the model card's mask unless the user changes it (as the CLI)."""
+    import json
+    import shutil
+
+    viewer, widget = docked
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    card = json.loads((model / "model.json").read_text())
+    card["mask"] = dict(card.get("mask", {}), erosion_radius=1, classes=2, hole_area=500)
+    (model / "model.json").write_text(json.dumps(card))
+    _use_model(widget, model)
+    qtbot.waitUntil(lambda: widget.mask.erosion_radius.value == 1)
+    assert widget.mask.params() == api.MaskParams.resolve(None, card["mask"])
+    widget.mask.erosion_radius.value = 3  # the user's choice stays while the model does
+    widget.guidance.value = widget.guidance.value
+    assert widget.mask.params().erosion_radius == 3

@@ -158,7 +158,12 @@ class TranslationWidget(Container):
 
     def _update_model_info(self, notify: bool) -> None:
         try:
-            self.model_info.value = describe(self._card())
+            card = self._card()
+            self.model_info.value = describe(card)
+            card_mask = api.MaskParams.resolve(None, card.get("mask"))
+            if card_mask != getattr(self, "_card_mask", None):  # a new model: start from its training mask
+                self._card_mask = card_mask
+                self.mask.set_values(card_mask)
         except ZeroshotError as exc:
             self.model_info.value = "no usable model"
             if notify:
