@@ -109,6 +109,7 @@ def test_translation_and_segmentation_use_the_cards_mask_unless_set(tmp_path, ti
     result = run_translation(source, model, None, TranslateOptions(steps=2, device="cpu"))
     expected = source_mask(source, result.axis, MaskParams.resolve(None, card_mask))
     assert np.array_equal(result.mask, expected)
+    assert result.mask_params == MaskParams.resolve(None, card_mask)
     assert not np.array_equal(expected, source_mask(source, result.axis, MaskParams()))
 
 

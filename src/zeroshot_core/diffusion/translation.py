@@ -133,6 +133,8 @@ class TranslationResult:
         Slices that were translated (along ``axis``).
     axis : int
     model : LoadedModel
+    mask_params : MaskParams or None
+        The filter-mask settings used (the user's, else the model card's).
     """
 
     volume: Volume
@@ -141,6 +143,7 @@ class TranslationResult:
     slices: tuple[int, ...]
     axis: int
     model: LoadedModel
+    mask_params: MaskParams | None = None
 
 
 def as_source_volume(source: Volume | str | os.PathLike | np.ndarray) -> Volume:
@@ -295,7 +298,7 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
     target = Normalisation(card.target_intensity["low"], card.target_intensity["high"])
     data = target.invert(reorient.invert(stack_slices(out_slices, canonical_axis)))
     translated = Volume(data.astype(np.float32), volume.affine, volume.header, None)
-    yield TranslationResult(translated, mask3d, strategy.name, tuple(todo_voxel), axis, loaded)
+    yield TranslationResult(translated, mask3d, strategy.name, tuple(todo_voxel), axis, loaded, mask_params)
 
 
 def progress_then_result(events: Iterator[Progress | TranslationResult]
