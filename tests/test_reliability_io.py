@@ -204,3 +204,21 @@ def test_header_describes_the_result_and_keeps_the_geometry(tmp_path):
     labels = nib.load(save_volume(volume.with_data(np.ones(volume.data.shape)), tmp_path / "labels.nii.gz",
                                   dtype="int16", labels=True))
     assert labels.header.get_intent()[0] == "label" and labels.get_data_dtype() == np.int16
+
+
+def test_output_folders_are_checked_before_the_work(tmp_path, monkeypatch):
+    from zeroshot_core.io.formats import check_output_folder
+    from zeroshot_core.training.loop import TrainConfig, train_iter
+
+    (tmp_path / "file").write_bytes(b"x")
+    with pytest.raises(InputError, match="exists and is not a folder"):
+        check_output_folder(tmp_path / "file")
+    assert check_output_folder(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(tmp_path) else real_access(p, mode))
+    with pytest.raises(InputError, match=r"cannot write in .*permission denied"):
+        check_output_folder(tmp_path / "new" / "deeper")
+    # training refuses before reading its targets (which do not exist here)
+    with pytest.raises(InputError, match="permission denied"):
+        next(train_iter([tmp_path / "missing.nii.gz"], tmp_path / "model", TrainConfig(device="cpu")))
+    assert _files(tmp_path) == ["file"]

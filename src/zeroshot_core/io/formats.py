@@ -192,6 +192,25 @@ def check_output_path(out: str | os.PathLike, *inputs: str | os.PathLike | None,
     return out
 
 
+def check_output_folder(folder: str | os.PathLike) -> Path:
+    """Check, before any work, that ``folder`` can be created or written to.
+
+    Raises
+    ------
+    InputError
+        If ``folder`` is a file, or its nearest existing folder is not writable.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: exists and is not a folder; choose another output folder")
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{folder}: cannot write in {existing} (permission denied); choose a writable folder")
+    return folder
+
+
 def check_outputs(outputs: dict[str, str | os.PathLike | None], *inputs: str | os.PathLike | None,
                   shape: tuple[int, ...] | None = None) -> dict[str, Path]:
     """Validate every output of one command: each one as :func:`check_output_path`, and no two alike.
