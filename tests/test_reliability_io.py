@@ -222,3 +222,11 @@ def test_output_folders_are_checked_before_the_work(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="permission denied"):
         next(train_iter([tmp_path / "missing.nii.gz"], tmp_path / "model", TrainConfig(device="cpu")))
     assert _files(tmp_path) == ["file"]
+
+
+def test_saving_the_same_image_again_keeps_its_header(tmp_path):
+    image = nib.Nifti1Image(np.arange(24, dtype=np.float32).reshape(2, 3, 4), np.eye(4))
+    image.header["descrip"], image.header["cal_max"] = b"T1 MPRAGE", 400
+    nib.save(image, tmp_path / "t1.nii.gz")
+    again = nib.load(save_volume(load_volume(tmp_path / "t1.nii.gz"), tmp_path / "copy.nii.gz"))
+    assert again.header["descrip"].tobytes().rstrip(b"\0") == b"T1 MPRAGE" and float(again.header["cal_max"]) == 400

@@ -75,4 +75,4 @@ def write_labels(path: str, data: Any, meta: Mapping[str, Any]) -> list[str]:
     array = np.asarray(data)
     volume = data_to_volume(array, meta_transform(meta, array.ndim), meta.get("metadata"), np.int32)
     dtype = _label_dtype(volume.data)
-    return [str(save_volume(volume, _nifti_path(path), dtype=dtype))]
+    return [str(save_volume(volume, _nifti_path(path), dtype=dtype, labels=True))]

@@ -155,9 +155,9 @@ def as_source_volume(source: Volume | str | os.PathLike | np.ndarray) -> Volume:
     """
     volume = to_volume(source)
     if not np.isfinite(volume.data).all():
-        raise InputError("the source contains NaN or Inf values; replace them first")
+        raise InputError(f"{_name(volume)}: contains NaN or Inf values; replace them first")
     if float(volume.data.max()) == float(volume.data.min()):
-        raise InputError("the source image is constant (no contrast to translate)")
+        raise InputError(f"{_name(volume)}: the image is constant (no contrast to translate or segment)")
     return volume
 
 

@@ -246,7 +246,7 @@ def check_outputs(outputs: dict[str, str | os.PathLike | None], *inputs: str | o
 
 
 def save_volume(volume: Volume, path: str | os.PathLike, dtype: np.dtype | type | None = None,
-                description: str = "", labels: bool = False) -> Path:
+                description: str | None = None, labels: bool = False) -> Path:
     """Write ``volume`` atomically (NIfTI keeps affine and the header's geometry).
 
     Parameters
@@ -259,10 +259,14 @@ def save_volume(volume: Volume, path: str | os.PathLike, dtype: np.dtype | type 
         Output file; its suffix (any case) picks the format (:data:`FORMATS`).
     dtype : dtype, optional
         Stored data type (default float32; labels use an integer type).
-    description : str
-        NIfTI ``descrip`` (at most 79 characters); the source's is not kept.
+    description : str, optional
+        For a new result (a translation, labels): the NIfTI ``descrip`` (at most 79
+        characters); the source's display range, description and intent are then not
+        kept. ``None`` (default) writes the header as it is, for the same image saved
+        again.
     labels : bool
-        Mark a NIfTI file as a label map (intent ``label``); else the intent is none.
+        Mark a NIfTI file as a label map (intent ``label``; the source's value fields
+        are dropped as for a ``description``).
 
     Raises
     ------
@@ -279,7 +283,7 @@ def save_volume(volume: Volume, path: str | os.PathLike, dtype: np.dtype | type 
     if fmt.name == "NIfTI":
         def write(tmp: Path) -> None:
             nifti.write(tmp, data, volume.affine, volume.header, dtype, description,
-                        nifti.LABEL_INTENT if labels else "none")
+                        nifti.LABEL_INTENT if labels else None)
     else:
         def write(tmp: Path) -> None:
             fmt.write(tmp, data, volume.affine, volume.header, dtype)
