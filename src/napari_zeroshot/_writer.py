@@ -105,6 +105,6 @@ def write_labels(path: str, data: Any, meta: Mapping[str, Any]) -> list[str]:
     volume = data_to_volume(array, meta_transform(meta, array.ndim), meta.get("metadata"), np.int32)
     volume = replace(volume, header=_label_header(volume.header))
     dtype = _label_dtype(volume.data)
-    written = save_volume(volume, _nifti_path(path), dtype=dtype)
+    written = save_volume(volume, _nifti_path(path), dtype=dtype, labels=True)
     _write_provenance(written, meta)
     return [str(written)]

@@ -17,6 +17,8 @@ import numpy as np
 
 from zeroshot_core.choices import DEVICE_NAMES, SCHEDULER_NAMES
 from zeroshot_core.diffusion.consistency import ConsistencyParams
+from zeroshot_core.diffusion.domain import translation_warnings
+from zeroshot_core.diffusion.provenance import descrip, sidecar_path, translation_provenance, write_provenance
 from zeroshot_core.diffusion.translation import (
     Progress,
     TranslateOptions,
@@ -27,28 +29,27 @@ from zeroshot_core.diffusion.translation import (
     source_mask,
     translate_iter,
 )
-from zeroshot_core.diffusion.domain import translation_warnings
-from zeroshot_core.diffusion.provenance import sidecar_path, translation_provenance, write_provenance
 from zeroshot_core.errors import ZeroshotError
 from zeroshot_core.imaging.intensity import Normalisation
 from zeroshot_core.imaging.mask import MaskParams, filter_mask
 from zeroshot_core.imaging.orientation import slicing_axis
-from zeroshot_core.io.formats import NIFTI_SUFFIXES, check_output_path, load_volume, save_volume
+from zeroshot_core.io.formats import NIFTI_SUFFIXES, check_output_path, check_outputs, load_volume, save_volume
 from zeroshot_core.io.volume import Volume
 from zeroshot_core.model.loading import LoadedModel, bundled_model_dirs, default_model_dir, load_model
 from zeroshot_core.model.store import read_card
 from zeroshot_core.model.summary import card_summary, training_anatomy
 from zeroshot_core.plugins.manager import fitted_segmenter, guidance_registry, segmenter_registry
 from zeroshot_core.samples.sample_data import load_sample
-from zeroshot_core.segmentation import segment_region, segment_translation
+from zeroshot_core.segmentation import segment_slices, segment_translation
 from zeroshot_core.training.loop import TrainConfig, TrainProgress, train_iter
 
 __all__ = [
     "DEVICE_NAMES", "NIFTI_SUFFIXES", "SCHEDULER_NAMES", "ConsistencyParams", "LoadedModel", "MaskParams", "Progress",
     "TrainConfig", "TrainProgress", "TranslateOptions", "TranslationResult", "Volume", "check_output_path",
+    "check_outputs",
     "guidance_registry", "list_models", "load_model", "load_sample", "load_volume", "preview", "progress_then_result",
     "read_card", "run_translation", "save_volume", "segment", "segment_translation", "segmenter_registry", "train",
-    "train_iter", "translate", "translate_iter", "sidecar_path", "translation_provenance", "write_provenance",
+    "train_iter", "translate", "translate_iter", "descrip", "sidecar_path", "translation_provenance", "write_provenance",
     "card_summary", "training_anatomy", "translation_warnings",
 ]
 
@@ -114,8 +115,10 @@ def segment(image: Volume | str | os.PathLike | np.ndarray, model: str | os.Path
         Registered segmenter name: ``"kmeans"`` (default; needs a state fitted at
         training time) or ``"multiotsu"``, or one added by a plugin.
     mask : MaskParams, optional
-        Filter-mask settings that select the voxels to segment (labels are 0 outside);
-        ``None`` uses the model card's mask settings, else the defaults.
+        Filter-mask settings that select the voxels to segment (labels are 0 outside),
+        worked out slice by slice as for a translation; ``None`` uses the model card's
+        mask settings (the rule of ``translate``, :func:`segment_translation` and
+        evaluation).
     segmenter_params : mapping, optional
         Extra keyword arguments of the segmenter factory (besides its fitted
         ``state``); ``None`` passes none.
@@ -140,10 +143,10 @@ def segment(image: Volume | str | os.PathLike | np.ndarray, model: str | os.Path
     else:
         card = read_card(model if model is not None else default_model_dir(None))
     instance = fitted_segmenter(segmenter, card.segmenters, **dict(segmenter_params or {}))
-    params = mask or (MaskParams(**card.mask) if card.mask else MaskParams())
+    params = MaskParams.resolve(mask, card.mask)
     axis = slicing_axis(volume.affine, volume.data.shape)
     region = source_mask(volume, axis, params)
-    return segment_region(volume.data, region, instance, card.percentiles)
+    return segment_slices(volume.data, region, axis, None, instance, card.percentiles)
 
 
 def preview(image: np.ndarray, guidance: str = "contour", mask: MaskParams | None = None,

@@ -27,3 +27,7 @@ class PluginError(ZeroshotError):
 class ConfigError(ZeroshotError, ValueError):
     """A configuration value is out of range."""
 
+
+
+class LayoutWarning(UserWarning):
+    """An input's axis layout was ambiguous; the message says which was used and how to change it."""

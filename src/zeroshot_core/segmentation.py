@@ -83,15 +83,43 @@ def segment_translation(result: "TranslationResult", segmenter: str = "kmeans",
     """
     card = result.model.card
     instance = fitted_segmenter(segmenter, card.segmenters, **dict(segmenter_params or {}))
-    data, mask, axis = result.volume.data, np.asarray(result.mask, bool), result.axis
-    labels = np.zeros(data.shape, np.int16)
-    if not mask.any() or not result.slices:
+    return segment_slices(result.volume.data, np.asarray(result.mask, bool), result.axis, result.slices,
+                          instance, card.percentiles)
+
+
+def segment_slices(image: np.ndarray, region: np.ndarray, axis: int, slices: Sequence[int] | None,
+                   segmenter: Any, percentiles: Sequence[float]) -> np.ndarray:
+    """Label ``slices`` of a volume inside ``region``: as one volume when every slice is
+    wanted, else slice by slice (untranslated slices neither shift the normalisation
+    nor get labels).
+
+    Parameters
+    ----------
+    image : ndarray, shape (X, Y, Z)
+    region : ndarray of bool, same shape
+    axis : int
+        Slicing axis.
+    slices : sequence of int or None
+        Slices to label along ``axis``; ``None``: those holding region voxels.
+    segmenter : Segmenter
+        Fitted segmenter instance.
+    percentiles : (low, high)
+
+    Returns
+    -------
+    ndarray of int16, shape of ``image``; 0 outside ``region`` and the slices.
+    """
+    image, region = np.asarray(image, np.float32), np.asarray(region, bool)
+    labels = np.zeros(image.shape, np.int16)
+    if slices is None:
+        slices = [k for k in range(image.shape[axis]) if np.take(region, k, axis=axis).any()]
+    if not region.any() or not len(slices):
         return labels
-    if len(result.slices) == data.shape[axis]:
-        return segment_region(data, mask, instance, card.percentiles)
+    if len(slices) == image.shape[axis]:
+        return segment_region(image, region, segmenter, percentiles)
     view = np.moveaxis(labels, axis, 0)
-    for index in result.slices:
-        region = np.take(mask, index, axis=axis)
-        if region.any():
-            view[index] = segment_region(np.take(data, index, axis=axis), region, instance, card.percentiles)
+    for index in slices:
+        plane = np.take(region, index, axis=axis)
+        if plane.any():
+            view[index] = segment_region(np.take(image, index, axis=axis), plane, segmenter, percentiles)
     return labels

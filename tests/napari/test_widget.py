@@ -351,3 +351,22 @@ def test_an_out_of_domain_source_is_flagged_with_the_model_that_translated_it(ma
     assert warnings and "skull-stripped brains" in warnings[0] and "t1-contour" in warnings[0]
     [image] = owned_layers(viewer, TRANSLATION_ROLE)
     assert image.metadata["provenance"]["Warnings"] == warnings[:1]
+
+
+def test_mask_controls_start_from_the_models_training_mask(docked, tiny_model, tmp_path, qtbot):
+    """The widget translates with the model card's mask unless the user changes it (as the CLI)."""
+    import json
+    import shutil
+
+    viewer, widget = docked
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    card = json.loads((model / "model.json").read_text())
+    card["mask"] = dict(card.get("mask", {}), erosion_radius=1, classes=2, hole_area=500)
+    (model / "model.json").write_text(json.dumps(card))
+    _use_model(widget, model)
+    qtbot.waitUntil(lambda: widget.mask.erosion_radius.value == 1)
+    assert widget.mask.params() == api.MaskParams.resolve(None, card["mask"])
+    widget.mask.erosion_radius.value = 3  # the user's choice stays while the model does
+    widget.guidance.value = widget.guidance.value
+    assert widget.mask.params().erosion_radius == 3

@@ -107,6 +107,12 @@ class MaskControls:
                           min_object_size=self.min_object_size.value, hole_area=self.hole_area.value,
                           keep_largest=self.keep_largest.value)
 
+    def set_values(self, params: MaskParams) -> None:
+        """Show ``params`` (e.g. the chosen model's training mask) in the controls."""
+        self.enabled.value, self.classes.value = params.enabled, params.classes
+        self.erosion_radius.value, self.min_object_size.value = params.erosion_radius, params.min_object_size
+        self.hole_area.value, self.keep_largest.value = params.hole_area, params.keep_largest
+
     def connect(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` whenever any value changes."""
         for widget in self.widgets:

@@ -194,6 +194,10 @@ class TranslationWidget(Container):
             card = self._card()
             self.model_info.value = describe(card)
             self.model_info.tooltip = card_details(card)
+            card_mask = api.MaskParams.resolve(None, card.get("mask"))
+            if card_mask != getattr(self, "_card_mask", None):  # a new model: start from its training mask
+                self._card_mask = card_mask
+                self.mask.set_values(card_mask)
         except ZeroshotError as exc:
             self.model_info.value = "no usable model"
             if notify:

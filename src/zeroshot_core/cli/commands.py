@@ -5,17 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 
-from zeroshot_core.cli.options import _key_values, _mask_params, _progress_bar, _record_provenance, _slice_list
+from zeroshot_core.cli.options import _key_values, _mask_params, _progress_bar, _provenance, _slice_list, _write_sidecar
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from zeroshot_core.imaging.mask import MaskParams
     from zeroshot_core.training.loop import TrainConfig, train_iter
 
     config = TrainConfig(
         guidance=args.guidance, guidance_params=_key_values(args.guidance_param), image_size=args.image_size,
         model_size=args.model_size, max_steps=args.max_steps, batch_size=args.batch_size,
         learning_rate=args.lr, ema_decay=args.ema_decay, checkpoint_every=args.checkpoint_every,
-        seed=args.seed, device=args.device, augment=not args.no_augment, mask=_mask_params(args),
+        seed=args.seed, device=args.device, augment=not args.no_augment, mask=_mask_params(args, MaskParams()),
         target_modality=args.target_modality, segmenters=tuple(args.segmenters.split(",")) if args.segmenters else (),
         prediction=args.prediction, min_snr_gamma=args.min_snr_gamma, condition_dropout=args.condition_dropout,
         contrast_randomisation=args.contrast_randomisation, contrast_variants=args.contrast_variants,
@@ -47,12 +48,31 @@ def _translate_options(args: argparse.Namespace):
                             cfg_scale=args.cfg_scale)
 
 
-def cmd_translate(args: argparse.Namespace) -> int:
-    from zeroshot_core.api import check_output_path, load_volume, run_translation, save_volume, segment_translation
+def _load_source(path: str):
+    """Read an input, printing layout notes (which axis was used, how to change it) as one line each."""
+    import sys
+    import warnings
 
-    out = check_output_path(args.out, args.source)
-    labels_out = check_output_path(args.labels, args.source, args.out) if args.labels else None
-    source = load_volume(args.source)
+    from zeroshot_core.api import load_volume
+    from zeroshot_core.errors import LayoutWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LayoutWarning)
+        volume = load_volume(path)
+    for warning in caught:
+        if issubclass(warning.category, LayoutWarning):
+            print(f"zeroshot: note: {warning.message}", file=sys.stderr)
+    return volume
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from zeroshot_core.api import check_outputs, descrip, run_translation, save_volume, segment_translation
+
+    outputs = {"--out": args.out, "--labels": args.labels}
+    check_outputs(outputs, args.source)
+    options = _translate_options(args)
+    source = _load_source(args.source)
+    paths = check_outputs(outputs, args.source, shape=source.data.shape)
     bars = []
 
     def show(event) -> None:
@@ -64,27 +84,37 @@ def cmd_translate(args: argparse.Namespace) -> int:
         bar.refresh()
 
     try:
-        result = run_translation(source, args.model, args.guidance, _translate_options(args), on_progress=show)
+        result = run_translation(source, args.model, args.guidance, options, on_progress=show)
     finally:
         for bar in bars:
             bar.close()
-    save_volume(result.volume, out)
-    print(f"translation ({result.guidance}, {len(result.slices)} slices) written to {out}")
-    _record_provenance(result, _translate_options(args), args.source, out)
-    if labels_out is not None:
-        labels = segment_translation(result, args.segmenter)
-        save_volume(result.volume.with_data(labels), labels_out, dtype="int16")
-        print(f"segmentation ({args.segmenter}) written to {labels_out}")
+    labels = segment_translation(result, args.segmenter) if args.labels else None
+    what = f"{result.model.card.target_modality} translation ({result.guidance})"
+    record = _provenance(result, options, args.source)
+    save_volume(result.volume, paths["--out"], description=descrip(record))
+    print(f"translation ({result.guidance}, {len(result.slices)} slices) written to {paths['--out']}")
+    _write_sidecar(paths["--out"], record)
+    if labels is not None:
+        try:
+            save_volume(result.volume.with_data(labels), paths["--labels"], dtype="int16",
+                        description=f"zeroshot labels ({args.segmenter}) of the {what}", labels=True)
+        except BaseException:
+            paths["--out"].unlink(missing_ok=True)
+            raise
+        print(f"segmentation ({args.segmenter}) written to {paths['--labels']}")
     return 0
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
-    from zeroshot_core.api import check_output_path, load_volume, save_volume, segment
+    from zeroshot_core.api import check_outputs, save_volume, segment
 
-    out = check_output_path(args.out, args.image)
-    image = load_volume(args.image)
-    labels = segment(image, args.model, args.segmenter, _mask_params(args) if args.custom_mask else None)
-    save_volume(image.with_data(labels), out, dtype="int16")
+    check_outputs({"--out": args.out}, args.image)
+    mask = _mask_params(args)
+    image = _load_source(args.image)
+    out = check_outputs({"--out": args.out}, args.image, shape=image.data.shape)["--out"]
+    labels = segment(image, args.model, args.segmenter, mask)
+    save_volume(image.with_data(labels), out, dtype="int16", description=f"zeroshot labels ({args.segmenter})",
+                labels=True)
     print(f"segmentation ({args.segmenter}) written to {out}")
     return 0
 

@@ -70,21 +70,34 @@ def _add_sampling_options(parser: argparse.ArgumentParser, steps: int) -> None:
 
 
 def _add_mask_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("filter mask (threshold_multiotsu -> erosion -> small objects -> holes)")
-    group.add_argument("--no-mask", action="store_true", help="do not mask the background")
-    group.add_argument("--mask-classes", type=int, default=3, help="multi-Otsu classes (default 3)")
-    group.add_argument("--mask-erosion", type=int, default=2, help="erosion radius in voxels (default 2)")
-    group.add_argument("--mask-min-object", type=int, default=64, help="smallest object kept, voxels (default 64)")
-    group.add_argument("--mask-hole-area", type=int, default=1024, help="largest hole filled, voxels (default 1024)")
-    group.add_argument("--mask-keep-all", action="store_true", help="keep all components, not only the largest")
+    group = parser.add_argument_group("filter mask (threshold_multiotsu -> erosion -> small objects -> holes); "
+                                      "default: the model card's settings, options not given take the defaults")
+    group.add_argument("--no-mask", action="store_true", default=None, help="do not mask the background")
+    group.add_argument("--mask-classes", type=int, default=None, help="multi-Otsu classes (default 3)")
+    group.add_argument("--mask-erosion", type=int, default=None,
+                       help="in-plane erosion radius in voxels (default 2)")
+    group.add_argument("--mask-min-object", type=int, default=None, help="smallest object kept, voxels (default 64)")
+    group.add_argument("--mask-hole-area", type=int, default=None, help="largest hole filled, voxels (default 1024)")
+    group.add_argument("--mask-keep-all", action="store_true", default=None,
+                       help="keep all components, not only the largest")
 
 
-def _mask_params(args: argparse.Namespace):
+_MASK_OPTIONS = {"no_mask": "enabled", "mask_classes": "classes", "mask_erosion": "erosion_radius",
+                 "mask_min_object": "min_object_size", "mask_hole_area": "hole_area", "mask_keep_all": "keep_largest"}
+
+
+def _mask_params(args: argparse.Namespace, default: Any = None):
+    """The mask options given, as MaskParams; ``default`` (None: the model card's) when none is given."""
     from zeroshot_core.imaging.mask import MaskParams
 
-    return MaskParams(enabled=not args.no_mask, classes=args.mask_classes, erosion_radius=args.mask_erosion,
-                      min_object_size=args.mask_min_object, hole_area=args.mask_hole_area,
-                      keep_largest=not args.mask_keep_all)
+    given = {field: getattr(args, option) for option, field in _MASK_OPTIONS.items()
+             if getattr(args, option, None) is not None}
+    if not given and not getattr(args, "custom_mask", False):
+        return default
+    for flag in ("enabled", "keep_largest"):
+        if flag in given:
+            given[flag] = not given[flag]
+    return MaskParams(**given)
 
 
 def _progress_bar(total: int, desc: str, quiet: bool):
@@ -95,9 +108,8 @@ def _progress_bar(total: int, desc: str, quiet: bool):
 
 
 
-def _record_provenance(result: Any, options: Any, source: Any, out: Any) -> None:
-    """Warn about an out-of-domain input (stderr) and write the translation's provenance
-    beside ``out`` (JSON sidecar, NIfTI ``descrip``).
+def _provenance(result: Any, options: Any, source: Any) -> dict:
+    """The translation's provenance record; its out-of-domain warnings go to stderr.
 
     Parameters
     ----------
@@ -107,14 +119,32 @@ def _record_provenance(result: Any, options: Any, source: Any, out: Any) -> None
         The options it ran with.
     source : path-like
         The source file.
-    out : path-like
-        The translation already written.
+
+    Returns
+    -------
+    dict
+        From :func:`zeroshot_core.api.translation_provenance`.
     """
-    from zeroshot_core.api import translation_provenance, write_provenance
+    from zeroshot_core.api import translation_provenance
 
     record = translation_provenance(result, options, source)
     for warning in record["Warnings"]:
         print(f"zeroshot: warning: {warning}", file=sys.stderr)
-    sidecar = write_provenance(out, record)
+    return record
+
+
+def _write_sidecar(out: Any, record: dict) -> None:
+    """Write ``record`` as the JSON sidecar of ``out`` (whose NIfTI ``descrip`` was set on saving).
+
+    Parameters
+    ----------
+    out : path-like
+        The translation already written.
+    record : dict
+        From :func:`_provenance`.
+    """
+    from zeroshot_core.api import write_provenance
+
+    sidecar = write_provenance(out, record, stamp_descrip=False)
     print(f"provenance written to {sidecar} (model {record['Translation']['model']['name']}, "
           f"{record['Translation']['model']['target_modality']})")

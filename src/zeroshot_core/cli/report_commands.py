@@ -114,11 +114,10 @@ def _options(args: argparse.Namespace, mask_params: Any = None):
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from zeroshot_core.choices import BASELINES
     from zeroshot_core.cli.options import _mask_params, _slice_list
+    from zeroshot_core.io.formats import check_output_folder
     from zeroshot_core.model.loading import models_by_guidance
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: exists and is not a folder; choose another --out")
+    out = check_output_folder(args.out)
     methods = _methods(args.methods)
     if args.model is not None:
         models: dict[str, Any] = {m: args.model for m in methods if m not in BASELINES}

@@ -99,7 +99,7 @@ def translation_provenance(result: Any, options: Any, source: str | os.PathLike 
         "batch_size": options.batch_size,
         "cfg_scale": options.cfg_scale,
         "consistency": _plain(options.consistency),
-        "mask": _plain(options.mask),
+        "mask": _plain(result.mask_params if result.mask_params is not None else options.mask),
         "slices": [int(i) for i in result.slices],
         "axis": int(result.axis),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -146,7 +146,7 @@ def _stamp_descrip(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: nib.save(stamped, str(tmp)))
 
 
-def write_provenance(output: str | os.PathLike, record: dict[str, Any]) -> Path:
+def write_provenance(output: str | os.PathLike, record: dict[str, Any], stamp_descrip: bool = True) -> Path:
     """Write ``record`` as the output's JSON sidecar and, for NIfTI, its ``descrip``.
 
     Parameters
@@ -155,6 +155,9 @@ def write_provenance(output: str | os.PathLike, record: dict[str, Any]) -> Path:
         The image already written (NIfTI, PNG, TIFF or NPY).
     record : dict
         From :func:`translation_provenance`.
+    stamp_descrip : bool
+        Also rewrite a NIfTI output with :func:`descrip` in its header (not needed when
+        the image was saved with that description).
 
     Returns
     -------
@@ -165,6 +168,6 @@ def write_provenance(output: str | os.PathLike, record: dict[str, Any]) -> Path:
     sidecar = sidecar_path(output)
     text = json.dumps(record, indent=2) + "\n"
     atomic_write(sidecar, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    if output.name.lower().endswith(NIFTI_SUFFIXES):
+    if stamp_descrip and output.name.lower().endswith(NIFTI_SUFFIXES):
         _stamp_descrip(output, descrip(record))
     return sidecar

@@ -19,6 +19,9 @@ from zeroshot_core.diffusion.consistency import ConsistencyParams, select_candid
 from zeroshot_core.diffusion.native_grid import NativeGrid, check_cfg
 from zeroshot_core.diffusion.sampling import sample_progressive
 from zeroshot_core.diffusion.schedulers import make_scheduler
+from zeroshot_core.diffusion.selection import check_slices
+from zeroshot_core.diffusion.selection import source_name as _name
+from zeroshot_core.diffusion.selection import span as _span
 from zeroshot_core.errors import ConfigError, InputError, ModelError, ZeroshotError
 from zeroshot_core.guidance.base import Guidance
 from zeroshot_core.imaging.intensity import Normalisation
@@ -47,7 +50,9 @@ class TranslateOptions:
         ``auto``, ``cpu``, ``cuda`` or ``mps``.
     batch_size : int
         Slices sampled together.
-    mask : MaskParams
+    mask : MaskParams or None
+        Filter-mask settings; ``None`` (default) uses the model card's, the ones the
+        model was trained with (:meth:`MaskParams.resolve`).
     consistency : ConsistencyParams or None
         Adjacent-slice candidate selection (slices then run one at a time).
     slices : tuple of int or None
@@ -66,7 +71,7 @@ class TranslateOptions:
     seed: int = 0
     device: str = "auto"
     batch_size: int = 8
-    mask: MaskParams = field(default_factory=MaskParams)
+    mask: MaskParams | None = None
     consistency: ConsistencyParams | None = None
     slices: tuple[int, ...] | None = None
     axis: int | None = None
@@ -130,6 +135,8 @@ class TranslationResult:
         Slices that were translated (along ``axis``).
     axis : int
     model : LoadedModel
+    mask_params : MaskParams or None
+        The filter-mask settings used (the user's, else the model card's).
     """
 
     volume: Volume
@@ -138,6 +145,7 @@ class TranslationResult:
     slices: tuple[int, ...]
     axis: int
     model: LoadedModel
+    mask_params: MaskParams | None = None
 
 
 def as_source_volume(source: Volume | str | os.PathLike | np.ndarray) -> Volume:
@@ -149,9 +157,9 @@ def as_source_volume(source: Volume | str | os.PathLike | np.ndarray) -> Volume:
     """
     volume = to_volume(source)
     if not np.isfinite(volume.data).all():
-        raise InputError("the source contains NaN or Inf values; replace them first")
+        raise InputError(f"{_name(volume)}: contains NaN or Inf values; replace them first")
     if float(volume.data.max()) == float(volume.data.min()):
-        raise InputError("the source image is constant (no contrast to translate)")
+        raise InputError(f"{_name(volume)}: the image is constant (no contrast to translate or segment)")
     return volume
 
 
@@ -191,6 +199,8 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
     """
     options = options or TranslateOptions()
     volume = as_source_volume(source)
+    axis = options.axis if options.axis is not None else slicing_axis(volume.affine, volume.data.shape)
+    wanted = check_slices(volume, axis, options.slices)
     device = resolve_device(options.device)
     loaded = load_model(model, guidance, device)
     strategy = build_guidance(loaded, guidance, options.guidance_params)
@@ -198,23 +208,22 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
     size = card.image_size
     check_cfg(card, options.cfg_scale, loaded.path)
 
-    axis = options.axis if options.axis is not None else slicing_axis(volume.affine, volume.data.shape)
     native = NativeGrid.for_card(card, volume, axis)
-    mask3d = native.mask(volume, axis, options.mask) if native else source_mask(volume, axis, options.mask)
+    mask_params = MaskParams.resolve(options.mask, card.mask)
+    mask3d = native.mask(volume, axis, mask_params) if native else source_mask(volume, axis, mask_params)
     if not mask3d.any():
-        raise InputError("the filter mask is empty: nothing to translate; lower --mask-erosion or --mask-classes")
+        raise InputError(f"{_name(volume)}: the filter mask is empty, nothing to translate; "
+                         "lower --mask-erosion or --mask-classes, or pass --no-mask")
     norm = Normalisation.fit(volume.data, tuple(card.percentiles), mask3d)
     # Slices are cut in the canonical orientation, the one the models were trained in.
     reorient = Reorientation.for_affine(volume.affine, volume.data.shape)
     canonical_axis, _ = reorient.axis(axis)
     slices = volume_slices(reorient.apply(norm.apply(volume.data)), canonical_axis)
     mask_slices = volume_slices(reorient.apply(mask3d), canonical_axis)
-    count = slices.shape[0]
-    wanted = tuple(range(count)) if options.slices is None else tuple(options.slices)
-    bad = [i for i in wanted if not 0 <= i < count]
-    if bad:
-        raise ConfigError(f"slice index {bad[0]} out of range 0..{count - 1}")
     todo_voxel = [i for i in wanted if mask_slices[reorient.index(axis, i)].any()]
+    if not todo_voxel:
+        raise InputError(f"{_name(volume)}: the filter mask leaves nothing in the selected slices "
+                         f"{_span(wanted)} (axis {axis}); choose slices that hold tissue, or lower --mask-erosion")
     todo = [reorient.index(axis, i) for i in todo_voxel]
 
     out_slices = np.full(slices.shape, -1.0, np.float32)
@@ -291,7 +300,7 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
     target = Normalisation(card.target_intensity["low"], card.target_intensity["high"])
     data = target.invert(reorient.invert(stack_slices(out_slices, canonical_axis)))
     translated = Volume(data.astype(np.float32), volume.affine, volume.header, None)
-    yield TranslationResult(translated, mask3d, strategy.name, tuple(todo_voxel), axis, loaded)
+    yield TranslationResult(translated, mask3d, strategy.name, tuple(todo_voxel), axis, loaded, mask_params)
 
 
 def progress_then_result(events: Iterator[Progress | TranslationResult]

@@ -46,6 +46,7 @@ from zeroshot_core.errors import ConfigError, InputError, ZeroshotError
 from zeroshot_core.evaluation import baselines, metrics
 from zeroshot_core.evaluation.report import EvaluationResult, MethodResult
 from zeroshot_core.imaging.intensity import Normalisation
+from zeroshot_core.imaging.mask import MaskParams
 from zeroshot_core.imaging.orientation import slicing_axis
 from zeroshot_core.io.formats import to_volume
 from zeroshot_core.io.volume import Volume
@@ -298,6 +299,7 @@ def evaluate(source: Volume | str | os.PathLike | np.ndarray, target: Volume | s
     card = loaded[card_source].card if card_source else None
     scorer = _Scorer(tgt, reference, region, axis, chosen, card, segmenter, segmenter_state)
     target_row = scorer.score("target", tgt, 0.0, None)
+    options = replace(options, mask=MaskParams.resolve(options.mask, card.mask if card else None))
     filter_mask = source_mask(src, axis, options.mask)
     hist_values = hist_note = None
     if "histmatch" in methods:

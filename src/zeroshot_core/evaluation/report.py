@@ -359,12 +359,13 @@ def write_report(result: EvaluationResult, out: str | os.PathLike, name: str = "
         grid = result.source
         for m in result.methods:
             if m.status == "ok":
-                paths[f"{m.method}_translation"] = save_volume(m.translation,
-                                                               folder / f"{m.method}_translation.nii.gz")
+                paths[f"{m.method}_translation"] = save_volume(
+                    m.translation, folder / f"{m.method}_translation.nii.gz", description=f"zeroshot {m.method}")
                 paths[f"{m.method}_labels"] = save_volume(grid.with_data(m.labels), folder / f"{m.method}_labels.nii.gz",
-                                                          dtype=np.int16)
+                                                          dtype=np.int16, labels=True)
         paths["target_labels"] = save_volume(grid.with_data(result.target.labels), folder / "target_labels.nii.gz",
-                                             dtype=np.int16)
+                                             dtype=np.int16, labels=True)
         paths["scoring_region"] = save_volume(grid.with_data(result.region.astype(np.uint8)),
-                                              folder / "scoring_region.nii.gz", dtype=np.uint8)
+                                              folder / "scoring_region.nii.gz", dtype=np.uint8,
+                                              description="zeroshot scoring region")
     return paths

@@ -9,6 +9,7 @@ become one-slice volumes with an identity affine. Every output is written atomic
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -132,34 +133,121 @@ def load_volume(path: str | os.PathLike) -> Volume:
     return Volume(data, affine, header, path)
 
 
-def check_output_path(out: str | os.PathLike, *inputs: str | os.PathLike | None) -> Path:
-    """Validate an output path: writable folder, supported suffix, not an input.
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def _estimated_bytes(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> int:
+    raw = int(np.prod(shape)) * np.dtype(dtype).itemsize + 1024
+    return raw // 10 if path.name.lower().endswith(".gz") else raw
+
+
+def check_output_path(out: str | os.PathLike, *inputs: str | os.PathLike | None,
+                      shape: tuple[int, ...] | None = None, dtype: np.dtype | type | str = np.float32) -> Path:
+    """Validate an output path before any work: type, folder, room, not an input.
 
     Parameters
     ----------
     out : path-like
-        The file to write.
+        The file to write; its suffix (any case: ``.NII.GZ`` is ``.nii.gz``) picks
+        the format.
     *inputs : path-like or None
         Files the command reads; ``out`` may not be one of them.
+    shape : tuple of int, optional
+        Shape (X, Y, Z) of the result, when known: the format must be able to hold
+        it (PNG/TIFF hold one slice) and the disk must have room for it.
+    dtype : dtype
+        Stored type of the result (for the room check).
 
     Raises
     ------
     InputError
+        Unsupported suffix; ``out`` is a folder, an input, in a missing or read-only
+        folder, a format that cannot hold ``shape``, or on a disk without room.
     """
     out = Path(out)
     for item in inputs:
-        if item is not None and Path(item).exists() and out.exists() and out.resolve() == Path(item).resolve():
-            raise InputError(f"{out}: output would overwrite the input; choose another --out")
-    if _suffix(out) not in SUPPORTED_SUFFIXES:
+        if item is not None and _same_file(out, Path(item)):
+            raise InputError(f"{out}: would overwrite the input file {item}; choose another output name")
+    suffix = _suffix(out)
+    if suffix not in SUPPORTED_SUFFIXES:
         raise InputError(f"{out}: unsupported output type; use .nii.gz, .nii, .npy, .png or .tif")
+    if out.is_dir():
+        raise InputError(f"{out}: is a folder; give a file name such as {out / ('result' + suffix)}")
     parent = out.parent if str(out.parent) else Path(".")
-    if not parent.exists():
-        raise InputError(f"{out}: folder {parent} does not exist")
+    if not parent.is_dir():
+        raise InputError(f"{out}: folder {parent} does not exist; create it first")
+    if not os.access(parent, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise InputError(f"{out}: cannot write there (permission denied); choose a writable folder")
+    if shape is not None:
+        if suffix in raster.SUFFIXES:
+            raster.check_writable(out, tuple(shape))
+        free = shutil.disk_usage(parent).free
+        needed = _estimated_bytes(out, tuple(shape), np.dtype(dtype))
+        if free < needed:
+            raise InputError(f"{out}: not enough free disk space in {parent} ({free // 2**20} MiB free, "
+                             f"about {needed // 2**20 + 1} MiB needed); free some space or choose another folder")
     return out
 
 
-def save_volume(volume: Volume, path: str | os.PathLike, dtype: np.dtype | type | None = None) -> Path:
-    """Write ``volume`` atomically (NIfTI keeps affine and header).
+def check_output_folder(folder: str | os.PathLike) -> Path:
+    """Check, before any work, that ``folder`` can be created or written to.
+
+    Raises
+    ------
+    InputError
+        If ``folder`` is a file, or its nearest existing folder is not writable.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: exists and is not a folder; choose another output folder")
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{folder}: cannot write in {existing} (permission denied); choose a writable folder")
+    return folder
+
+
+def check_outputs(outputs: dict[str, str | os.PathLike | None], *inputs: str | os.PathLike | None,
+                  shape: tuple[int, ...] | None = None) -> dict[str, Path]:
+    """Validate every output of one command: each one as :func:`check_output_path`, and no two alike.
+
+    Parameters
+    ----------
+    outputs : dict
+        Option name (e.g. ``"--out"``, ``"--labels"``) → path; ``None`` entries are skipped.
+    *inputs : path-like or None
+        Files the command reads.
+    shape : tuple of int, optional
+        Shape of the results (see :func:`check_output_path`).
+
+    Returns
+    -------
+    dict of Path, for the entries given.
+
+    Raises
+    ------
+    InputError
+        Naming both options when two outputs are the same file.
+    """
+    checked: dict[str, Path] = {}
+    for name, value in outputs.items():
+        if value is None:
+            continue
+        path = Path(value)
+        for other, seen in checked.items():
+            if _same_file(path, seen):
+                raise InputError(f"{path}: {name} and {other} are the same file; give them different names")
+        checked[name] = check_output_path(path, *inputs, shape=shape)
+    return checked
+
+
+def save_volume(volume: Volume, path: str | os.PathLike, dtype: np.dtype | type | None = None,
+                description: str | None = None, labels: bool = False) -> Path:
+    """Write ``volume`` atomically (NIfTI keeps affine and the header's geometry).
 
     Parameters
     ----------
@@ -168,19 +256,40 @@ def save_volume(volume: Volume, path: str | os.PathLike, dtype: np.dtype | type 
         files store the affine and header (PNG/TIFF and NumPy files keep the voxels
         only). ``volume.path``, its input file, is never overwritten.
     path : path-like
-        Output file; its suffix picks the format (:data:`FORMATS`).
+        Output file; its suffix (any case) picks the format (:data:`FORMATS`).
     dtype : dtype, optional
         Stored data type (default float32; labels use an integer type).
+    description : str, optional
+        For a new result (a translation, labels): the NIfTI ``descrip`` (at most 79
+        characters); the source's display range, description and intent are then not
+        kept. ``None`` (default) writes the header as it is, for the same image saved
+        again.
+    labels : bool
+        Mark a NIfTI file as a label map (intent ``label``; the source's value fields
+        are dropped as for a ``description``).
 
     Raises
     ------
     InputError
         If the output equals the volume's own input path, the type is unsupported or
-        the output folder does not exist.
+        cannot hold the volume, the folder does not exist or is not writable, or the
+        write fails (disk full, ...); no partial file is left.
     """
-    path = check_output_path(path, volume.path)
-    data = np.asarray(volume.data)
     dtype = np.dtype(dtype or np.float32)
-    writer = BY_SUFFIX[_suffix(path)].write
-    atomic_write(path, lambda tmp: writer(tmp, data, volume.affine, volume.header, dtype))
+    path = check_output_path(path, volume.path, shape=volume.data.shape, dtype=dtype)
+    data = np.asarray(volume.data)
+    suffix = _suffix(path)
+    fmt = BY_SUFFIX[suffix]
+    if fmt.name == "NIfTI":
+        def write(tmp: Path) -> None:
+            nifti.write(tmp, data, volume.affine, volume.header, dtype, description,
+                        nifti.LABEL_INTENT if labels else None)
+    else:
+        def write(tmp: Path) -> None:
+            fmt.write(tmp, data, volume.affine, volume.header, dtype)
+    try:
+        atomic_write(path, write, suffix=suffix)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write ({exc.strerror or type(exc).__name__}); "
+                         "free disk space or choose another folder; nothing was written") from None
     return path

@@ -21,7 +21,7 @@ import torch
 from zeroshot_core.errors import InputError
 from zeroshot_core.guidance.base import Guidance
 from zeroshot_core.imaging.intensity import Normalisation
-from zeroshot_core.imaging.mask import MaskParams, filter_mask
+from zeroshot_core.imaging.mask import MaskParams, slice_mask
 from zeroshot_core.imaging.orientation import Reorientation, slicing_axis, volume_slices
 from zeroshot_core.imaging.resize import to_model_size
 from zeroshot_core.io.formats import is_supported, load_volume
@@ -95,8 +95,7 @@ def load_training_set(
     highs: list[float] = []
     for path in files:
         volume = load_volume(path)
-        mask = filter_mask(volume.data, mask_params) if volume.data.shape[2] > 1 else \
-            filter_mask(volume.data[:, :, 0], mask_params)[:, :, None]
+        mask = slice_mask(volume.data, slicing_axis(volume.affine, volume.data.shape), mask_params, volume.spacing)
         norm = Normalisation.fit(volume.data, percentiles, mask)
         lows.append(norm.low)
         highs.append(norm.high)

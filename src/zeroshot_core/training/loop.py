@@ -21,6 +21,7 @@ from safetensors.torch import load_file
 
 from zeroshot_core.errors import ConfigError, ModelError
 from zeroshot_core.imaging.mask import MaskParams
+from zeroshot_core.io.formats import check_output_folder
 from zeroshot_core.model.devices import resolve_device
 from zeroshot_core.model.prediction import PREDICTION_TYPES, min_snr_weight, prediction_target
 from zeroshot_core.model.store import (
@@ -252,6 +253,7 @@ def train_iter(targets: Sequence[str | os.PathLike], out: str | os.PathLike, con
         raise ModelError(f"{out}: no training state to resume; start without --resume")
     if not resume and (out / STATE_JSON).exists():
         raise ModelError(f"{out}: already holds a model; use --resume to continue or choose another --out")
+    check_output_folder(out)
     guidance = guidance_registry().create(config.guidance, **config.guidance_params)
     device = resolve_device(config.device)
     files = collect_files(targets)
