@@ -27,3 +27,7 @@ class PluginError(ZeroshotError):
 class ConfigError(ZeroshotError, ValueError):
     """A configuration value is out of range."""
 
+
+
+class ZeroshotWarning(UserWarning):
+    """Something worked around that the user should know of (one-line message)."""
