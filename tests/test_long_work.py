@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -216,3 +217,84 @@ def test_a_stop_while_writing_leaves_neither_file_nor_temporary(tmp_path):
         atomic_write(target, half_then_stop)
     assert info.value.exit_code == 143
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ out of memory while sampling
+
+
+@pytest.fixture
+def unet_memory_limit(monkeypatch):
+    """``limit(max_batch, error)``: the score network raises ``error`` for batches above ``max_batch``."""
+    from diffusers import UNet2DModel
+
+    real = UNet2DModel.forward
+    seen: list[int] = []
+
+    def limit(max_batch: int, error: Exception) -> list[int]:
+        def forward(self, sample, *args, **kwargs):
+            seen.append(sample.shape[0])
+            if sample.shape[0] > max_batch:
+                raise error
+            return real(self, sample, *args, **kwargs)
+
+        monkeypatch.setattr(UNet2DModel, "forward", forward)
+        return seen
+
+    return limit
+
+
+def translate_slices(model, t1_path, batch_size: int, scheduler: str = "ddim"):
+    from zeroshot_core import api
+
+    options = api.TranslateOptions(steps=3, device="cpu", seed=1, batch_size=batch_size, slices=tuple(range(56, 62)),
+                                   scheduler=scheduler)
+    return api.translate(t1_path, model=model, options=options).data
+
+
+@pytest.mark.parametrize("error", [
+    torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+    RuntimeError("MPS backend out of memory (MPS allocated: 8.00 GB)"),
+    RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1073741824 bytes"),
+])
+@pytest.mark.parametrize("scheduler", ["ddim", "ddpm"])
+def test_out_of_memory_halves_the_batch_and_gives_the_same_result(tiny_contour_model, t1_path, unet_memory_limit,
+                                                                   error, scheduler):
+    unbatched = translate_slices(tiny_contour_model, t1_path, 1, scheduler)
+    seen = unet_memory_limit(2, error)
+    from zeroshot_core.diffusion.memory import SmallerBatchWarning
+
+    with pytest.warns(SmallerBatchWarning) as caught:
+        result = translate_slices(tiny_contour_model, t1_path, 8, scheduler)
+    np.testing.assert_array_equal(result, unbatched)  # 6 -> 3 -> 1: exactly what one slice at a time gives
+    assert [str(w.message) for w in caught] == [
+        "out of memory on cpu with 6 slices at once; continuing with 3 (set --batch-size 3 to skip this retry)",
+        "out of memory on cpu with 3 slices at once; continuing with 1 (set --batch-size 1 to skip this retry)"]
+    assert seen[:2] == [6, 3] and set(seen[2:]) == {1}
+    assert np.isfinite(result).all() and float(np.ptp(result)) > 0
+
+
+def test_other_errors_and_oom_for_one_slice_are_not_retried(tiny_contour_model, t1_path, unet_memory_limit):
+    from zeroshot_core.errors import ZeroshotError
+
+    seen = unet_memory_limit(2, RuntimeError("cuDNN error: CUDNN_STATUS_INTERNAL_ERROR"))
+    with pytest.raises(RuntimeError, match="CUDNN_STATUS_INTERNAL_ERROR"):
+        translate_slices(tiny_contour_model, t1_path, 8)
+    assert seen == [6]
+    unet_memory_limit(0, torch.cuda.OutOfMemoryError("CUDA out of memory"))
+    with pytest.warns(Warning), pytest.raises(ZeroshotError, match="out of memory on cpu even for one slice; use "
+                                                                   "--device cpu"):
+        translate_slices(tiny_contour_model, t1_path, 2)
+
+
+def test_the_cli_says_in_one_line_that_the_batch_was_halved(tiny_contour_model, t1_path, unet_memory_limit, tmp_path,
+                                                            capsys):
+    from zeroshot_core.cli import main
+
+    unet_memory_limit(3, torch.cuda.OutOfMemoryError("CUDA out of memory"))
+    out = tmp_path / "t1.nii.gz"
+    assert main(["-q", "translate", str(t1_path), "--model", str(tiny_contour_model), "--steps", "2", "--out",
+                 str(out), "--device", "cpu", "--slices", "56:62"]) == 0
+    assert out.is_file()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["zeroshot: warning: out of memory on cpu with 6 slices at once; continuing with 3 "
+                     "(set --batch-size 3 to skip this retry)"]
