@@ -7,12 +7,23 @@ from typing import Any
 
 import numpy as np
 
+from zeroshot_core.errors import InputError
+
 SUFFIXES = (".npy",)
 
 
 def read(path: Path) -> tuple[np.ndarray, np.ndarray, Any]:
-    """Voxels as float32, identity affine, no header (``allow_pickle=False``)."""
-    return np.load(path, allow_pickle=False).astype(np.float32), np.eye(4), None
+    """Voxels as float32, identity affine, no header (``allow_pickle=False``).
+
+    Raises
+    ------
+    InputError
+        For arrays of anything but real numbers (complex, structured, strings).
+    """
+    data = np.load(path, allow_pickle=False)
+    if data.dtype.kind not in "biuf":
+        raise InputError(f"{path}: holds {data.dtype} values, not real numbers; save the magnitude or one field")
+    return data.astype(np.float32), np.eye(4), None
 
 
 def write(path: Path, data: np.ndarray, affine: np.ndarray, header: Any, dtype: np.dtype) -> None:

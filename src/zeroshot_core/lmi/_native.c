@@ -123,6 +123,8 @@ typedef struct {
     float sigma;
 } Binning;
 
+#define NMI_FLOOR 1e-4f /* nats: keep equal to tensor.py's _NMI_FLOOR */
+
 MULTIVERSION
 static void prepare_values(const Binning *B) {
     const int K = B->bins, window = K < 2 * B->margin + 1 ? K : 2 * B->margin + 1;
@@ -260,7 +262,8 @@ static int forward_rows(const Problem *P, int64_t first_row, int64_t last_row) {
                 float mi = hx + hy - h_joint;
                 if (P->normalized) {
                     const float denominator = hx + hy;
-                    mi = 2.0f * mi / (denominator > 1e-12f ? denominator : 1e-12f);
+                    /* patches with (almost) no entropy carry no information: 0, not noise / noise */
+                    mi = denominator > NMI_FLOOR ? fminf(fmaxf(2.0f * mi / denominator, 0.0f), 1.0f) : 0.0f;
                 }
                 if (mi > best) best = mi;
             }
