@@ -177,7 +177,7 @@ def test_a_signal_during_translate_exits_143_and_writes_nothing(tmp_path, tiny_c
     process.send_signal(signal.SIGTERM)
     rc, err = finish(process, log)
     assert rc == 143, err[-800:]
-    assert err.strip().splitlines()[-1] == "zeroshot: stopped by SIGTERM; no output was written"
+    assert err.strip().splitlines()[-1] == "zeroshot: stopped by SIGTERM; no partial output was left"
     assert "Traceback" not in err
     assert list(out_dir.iterdir()) == []
 
@@ -298,3 +298,22 @@ def test_the_cli_says_in_one_line_that_the_batch_was_halved(tiny_contour_model, 
     lines = capsys.readouterr().err.splitlines()
     assert lines == ["zeroshot: warning: out of memory on cpu with 6 slices at once; continuing with 3 "
                      "(set --batch-size 3 to skip this retry)"]
+
+
+def test_stop_signals_defer_the_first_signal_and_stop_at_the_second():
+    from zeroshot_core.cli.signals import Stopped, StopSignals
+
+    before = signal.getsignal(signal.SIGTERM)
+    with StopSignals() as stop:
+        with pytest.raises(Stopped) as info:  # not deferred: stops where the program is
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        assert info.value.exit_code == 130
+        stop.received, stop.deferred = None, True
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)
+        assert stop.received == signal.SIGTERM and stop.name == "SIGTERM"  # recorded, work goes on
+        with pytest.raises(Stopped, match="SIGTERM"):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+    assert signal.getsignal(signal.SIGTERM) is before

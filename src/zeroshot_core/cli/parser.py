@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"zeroshot: error: {exc}", file=sys.stderr)
             return 2
         except Stopped as exc:
-            kept = "the model folder keeps its last checkpoint" if args.command == "train" else "no output was written"
+            kept = "the model folder keeps its last checkpoint" if args.command == "train" else "no partial output was left"
             print(f"zeroshot: stopped by {exc}; {kept}", file=sys.stderr)
             return exc.exit_code
         except KeyboardInterrupt:

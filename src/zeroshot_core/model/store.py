@@ -4,7 +4,8 @@ A model directory holds::
 
     model.json          the model card (ModelCard)
     model.safetensors   EMA weights of the score network
-    training_state.safetensors / training_state.json   (optional) to resume training
+    training_state.json + training_state-*.safetensors   (optional) to resume training
+                                                         (zeroshot_core.training.checkpoint)
 
 Examples
 --------
