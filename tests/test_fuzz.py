@@ -29,7 +29,7 @@ from zeroshot_core.lmi import native as lmi_native
 from zeroshot_core.lmi.dispatch import LMIParams, local_mutual_information
 from zeroshot_core.model.store import CARD_FILE, WEIGHTS_FILE, ModelCard, read_card, unet_config
 
-FUZZ = settings(deadline=5000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+FUZZ = settings(deadline=30000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
                 derandomize=True, database=None, print_blob=True)
 
 # --------------------------------------------------------------------------- volume readers
