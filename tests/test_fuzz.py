@@ -318,3 +318,9 @@ def test_an_empty_array_file_is_refused(tmp_path, shape):
     np.save(path, np.zeros(shape, np.float32))
     with pytest.raises(InputError, match="holds no voxels"):
         load_volume(path)
+
+
+def test_the_filter_mask_of_an_image_spanning_the_float32_range_is_computed():
+    image = np.array([[5.8986318e35, -3.3969249e38], [0.0, 1.0]], np.float32)  # max - min overflows float32
+    mask = filter_mask(image, MaskParams(erosion_radius=0, min_object_size=0, hole_area=0, keep_largest=False))
+    assert mask.dtype == bool and mask.tolist() == [[True, False], [True, True]]
