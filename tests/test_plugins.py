@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import re
 import sys
 import textwrap
@@ -254,33 +255,111 @@ def test_two_third_party_plugins_cannot_share_a_name(fake_dist, monkeypatch):
     monkeypatch.delenv(plugins.DISABLE_ENV, raising=False)
     install_fake_plugin(fake_dist, dist="fake-one", module="fake_one_plugin", segmenter="seg-one")
     install_fake_plugin(fake_dist, dist="fake-two", module="fake_two_plugin", segmenter="seg-two")
-    with pytest.raises(PluginError, match="'fake-guidance' is already registered by fake-"):
-        plugins.build_registries()
+    with pytest.warns(plugins.PluginWarning) as caught:
+        regs = plugins.build_registries()
+    (failure,) = regs.failures
+    winner = regs.guidance.entry("fake-guidance").package
+    assert {winner, failure.package} == {"fake-one", "fake-two"}
+    assert f"'fake-guidance' is already registered by {winner}" in failure.reason
+    # the loser is skipped as a whole: its other, free name is not registered either
+    loser_segmenter = "seg-two" if failure.package == "fake-two" else "seg-one"
+    assert loser_segmenter not in regs.segmenters
+    assert ({"seg-one", "seg-two"} - {loser_segmenter}) <= set(regs.segmenters.names())
+    assert [str(w.message) for w in caught] == [failure.message]
 
 
-def test_a_broken_entry_point_names_the_switch(fake_dist, monkeypatch):
+def skipped(regs: plugins.Registries, package: str) -> plugins.PluginFailure:
+    (failure,) = [f for f in regs.failures if f.package == package]
+    assert f"pip uninstall {package}" in failure.message and "ZEROSHOT_DISABLE_PLUGINS=1" in failure.message
+    return failure
+
+
+def test_a_broken_entry_point_is_skipped_and_named(fake_dist, monkeypatch):
     monkeypatch.delenv(plugins.DISABLE_ENV, raising=False)
     fake_dist("broken-plugin", "0.1", {"broken": "module_that_does_not_exist_zs"})
-    with pytest.raises(PluginError, match=plugins.DISABLE_ENV):
-        plugins.build_registries()
+    install_fake_plugin(fake_dist)  # a good plugin installed beside it keeps working
+    fake_dist("exiting-plugin", "0.2", {"exiting": "exiting_zs_plugin"},
+              {"exiting_zs_plugin": "raise SystemExit('this plugin exits on import')"})
+    with pytest.warns(plugins.PluginWarning) as caught:
+        regs = plugins.build_registries()
+    assert sorted(str(w.message) for w in caught) == sorted(f.message for f in regs.failures)
+    assert any(str(w.message).startswith("plugin broken-plugin 0.1 (entry point 'broken') skipped: import failed "
+                                         "(ModuleNotFoundError") for w in caught)
+    assert "module_that_does_not_exist_zs" in skipped(regs, "broken-plugin").reason
+    assert "SystemExit" in skipped(regs, "exiting-plugin").reason
+    assert {"contour", "lmi", "none", "fake-guidance"} <= set(regs.guidance.names())
+    assert regs.guidance.entry("fake-guidance").package == "fake-zeroshot-plugin"
     monkeypatch.setenv(plugins.DISABLE_ENV, "1")
-    assert "kmeans" in plugins.build_registries().segmenters
+    regs = plugins.build_registries()
+    assert "kmeans" in regs.segmenters and regs.failures == ()
 
 
-def test_a_failing_third_party_hook_names_the_package_and_the_switch(fake_dist, monkeypatch):
+def test_a_failing_third_party_hook_is_skipped_and_named(fake_dist, monkeypatch):
     monkeypatch.delenv(plugins.DISABLE_ENV, raising=False)
     source = """
         from zeroshot_core.plugins.hookspecs import hookimpl
+
+        @hookimpl
+        def zeroshot_register_guidance(register):
+            register("crash-guidance", dict)
 
         @hookimpl
         def zeroshot_register_segmenters(register):
             raise RuntimeError("model file missing")
     """
     fake_dist("crashing-plugin", "2.0", {"crashing-plugin": "crashing_zs_plugin"}, {"crashing_zs_plugin": source})
-    with pytest.raises(PluginError, match=r"\(crashing-plugin 2\.0\) failed to register segmenter: "
-                                          r"RuntimeError\('model file missing'\); set ZEROSHOT_DISABLE_PLUGINS=1"):
-        plugins.build_registries()
-    assert "kmeans" in plugins.build_registries(load_entry_points=False).segmenters
+    with pytest.warns(plugins.PluginWarning, match=r"crashing-plugin 2\.0 .* skipped: registration failed "
+                                                   r"\(RuntimeError\('model file missing'\)\)"):
+        regs = plugins.build_registries()
+    skipped(regs, "crashing-plugin")
+    assert "crash-guidance" not in regs.guidance  # all or nothing
+    assert not regs.manager.is_registered(sys.modules["crashing_zs_plugin"])
+    assert {"kmeans", "multiotsu"} <= set(regs.segmenters.names())
+
+
+@pytest.mark.parametrize("kind, name", [("guidance", "contour"), ("segmenters", "kmeans"), ("segmenters", "")])
+def test_a_plugin_taking_a_builtin_or_invalid_name_is_skipped(fake_dist, monkeypatch, kind, name):
+    monkeypatch.delenv(plugins.DISABLE_ENV, raising=False)
+    hook = "zeroshot_register_guidance" if kind == "guidance" else "zeroshot_register_segmenters"
+    source = f"""
+        from zeroshot_core.plugins.hookspecs import hookimpl
+
+        @hookimpl
+        def {hook}(register):
+            register({name!r}, lambda **params: None)
+    """
+    fake_dist("squatting-plugin", "1.0", {"squat": "squatting_zs_plugin"}, {"squatting_zs_plugin": source})
+    with pytest.warns(plugins.PluginWarning, match="squatting-plugin"):
+        regs = plugins.build_registries()
+    reason = skipped(regs, "squatting-plugin").reason
+    assert ("already registered by napari-zeroshot" if name else "must be a non-empty string") in reason
+    registry = getattr(regs, kind)
+    if name:
+        assert registry.entry(name).package == OWN[0]
+    assert {"contour", "lmi", "none"} <= set(regs.guidance.names())
+
+
+def test_plugins_command_lists_the_skipped_plugins(fake_dist, monkeypatch, capsys):
+    from zeroshot_core.cli import main
+
+    monkeypatch.delenv(plugins.DISABLE_ENV, raising=False)
+    fake_dist("broken-plugin", "0.1", {"broken": "module_that_does_not_exist_zs"})
+    install_fake_plugin(fake_dist)
+    plugins.reset_registries()
+    assert main(["plugins", "--json"]) == 0
+    captured = capsys.readouterr()
+    rows = json.loads(captured.out)
+    (failed,) = [r for r in rows if r["kind"] == "failed"]
+    assert (failed["name"], failed["package"], failed["version"]) == ("broken", "broken-plugin", "0.1")
+    assert "module_that_does_not_exist_zs" in failed["error"]
+    assert {("guidance", "fake-guidance"), ("segmenter", "kmeans")} <= {(r["kind"], r["name"]) for r in rows}
+    # the warning is one line on stderr, once
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("zeroshot: warning: plugin broken-plugin 0.1")
+    assert main(["plugins"]) == 0
+    captured = capsys.readouterr()
+    assert "failed: plugin broken-plugin 0.1" in captured.out and "pip uninstall broken-plugin" in captured.out
+    assert captured.err == ""  # the registries are built once per process: no second warning
 
 
 # ---------------------------------------------------------------- built-ins are plugins

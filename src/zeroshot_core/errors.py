@@ -29,5 +29,9 @@ class ConfigError(ZeroshotError, ValueError):
 
 
 
-class LayoutWarning(UserWarning):
+class ZeroshotWarning(UserWarning):
+    """Something worked around that the user should know of (one-line message)."""
+
+
+class LayoutWarning(ZeroshotWarning):
     """An input's axis layout was ambiguous; the message says which was used and how to change it."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from zeroshot_core.cli.options import _key_values, _mask_params, _progress_bar, _provenance, _slice_list, _write_sidecar
 
@@ -21,15 +22,26 @@ def cmd_train(args: argparse.Namespace) -> int:
         prediction=args.prediction, min_snr_gamma=args.min_snr_gamma, condition_dropout=args.condition_dropout,
         contrast_randomisation=args.contrast_randomisation, contrast_variants=args.contrast_variants,
         spacing_mm=args.spacing_mm, notes=args.notes)
-    bar = None
-    for event in train_iter(args.targets, args.out, config, resume=args.resume):
-        if bar is None:
-            bar = _progress_bar(event.max_steps, "train", args.quiet)
-            bar.update(event.step - 1)
-        bar.update(1)
-        bar.set_postfix(loss=f"{event.loss:.4f}", slices=event.slices, refresh=False)
-    if bar is not None:
-        bar.close()
+    stop = getattr(args, "stop_signals", None)
+    bar = last = None
+    events = train_iter(args.targets, args.out, config, resume=args.resume,
+                        stop=(lambda: stop.received is not None) if stop is not None else None)
+    try:
+        for last in events:
+            if stop is not None:  # steps run: a signal now finishes the step and saves it
+                stop.deferred = True
+            if bar is None:
+                bar = _progress_bar(last.max_steps, "train", args.quiet)
+                bar.update(last.step - 1)
+            bar.update(1)
+            bar.set_postfix(loss=f"{last.loss:.4f}", slices=last.slices, refresh=False)
+    finally:
+        if bar is not None:
+            bar.close()
+    if stop is not None and stop.received and last is not None and last.step < last.max_steps:
+        print(f"zeroshot: {stop.name}: checkpoint of step {last.step} written to {args.out}; "
+              "continue with the same command and --resume", file=sys.stderr)
+        return 128 + stop.received
     print(f"model written to {args.out}")
     return 0
 
@@ -126,14 +138,18 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     rows = [("kind", "name", "package", "version")]
     rows += [("guidance", e.name, e.package, e.version) for e in found.guidance]
     rows += [("segmenter", e.name, e.package, e.version) for e in found.segmenters]
-    if args.json:
-        print(json.dumps([dict(zip(rows[0], r)) for r in rows[1:]], indent=2))
+    if args.json:  # skipped plugins are rows of kind "failed" (name: the entry point) with an "error"
+        failed = [{"kind": "failed", "name": f.entry_point, "package": f.package, "version": f.version,
+                   "error": f.reason} for f in found.failures]
+        print(json.dumps([dict(zip(rows[0], r)) for r in rows[1:]] + failed, indent=2))
         return 0
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     if plugins_disabled():
         print("(third-party plugins disabled by ZEROSHOT_DISABLE_PLUGINS)")
+    for failure in found.failures:
+        print(f"failed: {failure.message}")
     return 0
 
 

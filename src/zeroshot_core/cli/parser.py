@@ -1,13 +1,16 @@
 """The ``zeroshot`` argument parser and entry point.
 
 Every user error prints one line ``zeroshot: error: ...`` and exits with code 2;
-Ctrl-C exits with 130 and leaves no partial output.
+warnings of the project print one line ``zeroshot: warning: ...``. SIGINT (Ctrl-C)
+and SIGTERM exit with 130 and 143 and leave no partial output; ``train`` first
+saves a checkpoint of the step it is on (:mod:`zeroshot_core.cli.signals`).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from typing import Sequence
 
 from zeroshot_core import __version__
@@ -20,7 +23,10 @@ from zeroshot_core.cli.options import (
     _add_mask_options,
     _add_sampling_options,
 )
-from zeroshot_core.errors import ZeroshotError
+from zeroshot_core.cli.signals import Stopped, StopSignals
+from zeroshot_core.errors import ZeroshotError, ZeroshotWarning
+
+_default_show_warning = warnings.showwarning
 
 _QUIET_HELP = "no progress bars"
 _THREADS_HELP = "CPU threads for torch (default 0: torch's choice; 1 is fastest on a busy machine)"
@@ -152,12 +158,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    try:
-        return int(args.func(args) or 0)
-    except ZeroshotError as exc:
-        print(f"zeroshot: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("zeroshot: cancelled; no output was written", file=sys.stderr)
-        return 130
+    with StopSignals() as stop, warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        args.stop_signals = stop
+        try:
+            return int(args.func(args) or 0)
+        except ZeroshotError as exc:
+            print(f"zeroshot: error: {exc}", file=sys.stderr)
+            return 2
+        except Stopped as exc:
+            kept = "the model folder keeps its last checkpoint" if args.command == "train" else "no partial output was left"
+            print(f"zeroshot: stopped by {exc}; {kept}", file=sys.stderr)
+            return exc.exit_code
+        except KeyboardInterrupt:
+            print("zeroshot: cancelled; no output was written", file=sys.stderr)
+            return 130
 
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings of the project (a broken plugin, a smaller batch) as one line on stderr."""
+    if issubclass(category, ZeroshotWarning):
+        print(f"zeroshot: warning: {message}", file=sys.stderr)
+    else:
+        _default_show_warning(message, category, filename, lineno, file, line)

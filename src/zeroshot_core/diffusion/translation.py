@@ -16,6 +16,7 @@ import torch
 
 from zeroshot_core.choices import SCHEDULER_NAMES
 from zeroshot_core.diffusion.consistency import ConsistencyParams, select_candidate
+from zeroshot_core.diffusion.memory import halve_batch
 from zeroshot_core.diffusion.native_grid import NativeGrid, check_cfg
 from zeroshot_core.diffusion.sampling import sample_progressive
 from zeroshot_core.diffusion.schedulers import make_scheduler
@@ -49,7 +50,9 @@ class TranslateOptions:
     device : str
         ``auto``, ``cpu``, ``cuda`` or ``mps``.
     batch_size : int
-        Slices sampled together.
+        Slices sampled together. When the device runs out of memory, the batch is
+        halved and redone (a ``SmallerBatchWarning`` says so); the result is what
+        that smaller ``batch_size`` gives.
     mask : MaskParams or None
         Filter-mask settings; ``None`` (default) uses the model card's, the ones the
         model was trained with (:meth:`MaskParams.resolve`).
@@ -258,16 +261,23 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
         yield torch.where(mask > 0, result.clamp(-1.0, 1.0), torch.full_like(result, -1.0))
 
     if options.consistency is None:
-        for start in range(0, len(todo), options.batch_size):
-            indices = todo[start:start + options.batch_size]
+        batch, start = options.batch_size, 0
+        while start < len(todo):  # out of device memory: halve the batch and redo it
+            indices = todo[start:start + batch]
             reference, static, mask = prepare(indices)
             noise = torch.cat([_slice_noise(options.seed, i, 0, noise_shape) for i in indices]).to(device)
             generator = torch.Generator(device=device).manual_seed(options.seed + indices[0])
-            for item in run(reference, static, mask, noise, generator, len(indices)):
-                if isinstance(item, Progress):
-                    yield item
-                else:
-                    out_slices[indices] = back(item[:, 0].cpu().numpy())
+            try:
+                for item in run(reference, static, mask, noise, generator, len(indices)):
+                    if isinstance(item, Progress):
+                        yield item
+                    else:
+                        out_slices[indices] = back(item[:, 0].cpu().numpy())
+            except (RuntimeError, MemoryError) as exc:
+                del reference, static, mask, noise
+                batch = halve_batch(exc, len(indices), device)
+                continue
+            start += len(indices)
             done += len(indices)
             yield Progress(done, len(wanted), steps_total, steps_total)
     else:

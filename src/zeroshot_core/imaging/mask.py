@@ -198,7 +198,7 @@ def filter_mask(image: np.ndarray, params: MaskParams | None = None,
         raise ConfigError(f"filter mask needs a 2-D or 3-D image, got {image.ndim}-D")
     if not params.enabled:
         return np.ones(image.shape, dtype=bool)
-    finite = image[np.isfinite(image)]
+    finite = image[np.isfinite(image)].astype(np.float64)  # float32 max - min can overflow (±3.4e38)
     if finite.size == 0 or float(finite.max() - finite.min()) == 0.0:
         return np.zeros(image.shape, dtype=bool)
     padding = padding_plateau(np.where(np.isfinite(image), image, float(finite.min())), params.classes)

@@ -128,6 +128,8 @@ def load_volume(path: str | os.PathLike) -> Volume:
     if data.ndim != 3:
         raise InputError(f"{path}: {data.ndim}-D image of shape {data.shape}; give one 3-D volume "
                          "(split 4-D series first)")
+    if data.size == 0:
+        raise InputError(f"{path}: holds no voxels (shape {data.shape}); give a non-empty image")
     if not np.isfinite(data).all():
         raise InputError(f"{path}: contains NaN or Inf voxels; replace them (e.g. with 0) first")
     return Volume(data, affine, header, path)

@@ -14,14 +14,22 @@ from typing import Any
 
 import numpy as np
 
-from zeroshot_core.errors import LayoutWarning
+from zeroshot_core.errors import InputError, LayoutWarning
 
 SUFFIXES = (".npy",)
 
 
 def read(path: Path) -> tuple[np.ndarray, np.ndarray, Any]:
-    """Voxels as float32, identity affine, no header (``allow_pickle=False``)."""
+    """Voxels as float32, identity affine, no header (``allow_pickle=False``).
+
+    Raises
+    ------
+    InputError
+        For arrays of anything but real numbers (complex, structured, strings).
+    """
     data = np.load(path, allow_pickle=False)
+    if data.dtype.kind not in "biuf":
+        raise InputError(f"{path}: holds {data.dtype} values, not real numbers; save the magnitude or one field")
     if data.ndim == 3 and data.shape[2] != min(data.shape):
         warnings.warn(LayoutWarning(
             f"{path}: 3-D array of shape {data.shape} read as (X, Y, Z), slices along the last axis; if its slices "

@@ -123,6 +123,8 @@ typedef struct {
     float sigma;
 } Binning;
 
+#define NMI_FLOOR 1e-4f /* nats: keep equal to tensor.py's _NMI_FLOOR */
+
 MULTIVERSION
 static void prepare_values(const Binning *B) {
     const int K = B->bins, window = K < 2 * B->margin + 1 ? K : 2 * B->margin + 1;
@@ -143,14 +145,17 @@ static void prepare_values(const Binning *B) {
         start = start < 0 ? 0 : start > K - window ? K - window : start;
         B->starts[q] = start;
         /* exponents relative to the nearest bin's, so the largest weight is 1 */
-        const float offset = value - (-1.0f + (float)nearest * spacing), reference = offset * offset;
+        const float offset = value - (-1.0f + (float)nearest * spacing);
         vfloat chunks[MAX_BINS / CHUNK];
-        vfloat total = {0};
+        vfloat total = {0}, zero = {0};
         for (int c = 0; c * CHUNK < window; c++) {
             vfloat k = lanes + (float)(c * CHUNK);
             vfloat distance = value - (-1.0f + ((float)start + k) * spacing);
-            vfloat weight = exp_nonpositive((distance * distance - reference) * scale);
-            chunks[c] = blend(k < (float)window, weight, weight * 0.0f);
+            /* d² - d_nearest² as (d - d_n)(d + d_n): no cancellation for values far from the bins */
+            vfloat weight = exp_nonpositive((distance - offset) * (distance + offset) * scale);
+            /* lanes past the window are 0 (not weight * 0: beyond the last bin their exponent is
+             * positive, the weight inf, and inf * 0 NaN) */
+            chunks[c] = blend(k < (float)window, weight, zero);
             total += chunks[c];
         }
         const float inverse = 1.0f / lane_sum(total);
@@ -260,7 +265,8 @@ static int forward_rows(const Problem *P, int64_t first_row, int64_t last_row) {
                 float mi = hx + hy - h_joint;
                 if (P->normalized) {
                     const float denominator = hx + hy;
-                    mi = 2.0f * mi / (denominator > 1e-12f ? denominator : 1e-12f);
+                    /* patches with (almost) no entropy carry no information: 0, not noise / noise */
+                    mi = denominator > NMI_FLOOR ? fminf(fmaxf(2.0f * mi / denominator, 0.0f), 1.0f) : 0.0f;
                 }
                 if (mi > best) best = mi;
             }

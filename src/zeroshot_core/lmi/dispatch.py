@@ -82,7 +82,8 @@ class LMIParams:
         Standard deviation of the Gaussian Parzen kernel in intensity units;
         ``None`` uses half the bin spacing, ``1 / (bins - 1)``.
     normalized : bool
-        Return the normalised MI ``2 I / (H_X + H_Y)`` in ``[0, 1]`` instead of ``I``.
+        Return the normalised MI ``2 I / (H_X + H_Y)`` in ``[0, 1]`` instead of ``I``;
+        0 where ``H_X + H_Y`` is below 1e-4 nats (constant patches carry no information).
     padding : {"reflect", "replicate"}
         How patches and search windows are completed beyond the image border.
         ``"reflect"`` mirrors without repeating the edge pixel (needs the image to be
@@ -160,7 +161,9 @@ def local_mutual_information(
     ----------
     x, y : Tensor, shape (B, 1, H, W) or (H, W)
         Images with intensities roughly in ``[-1, 1]``, same shape and device; any
-        real dtype (computed in float64 if either is float64, else float32).
+        real dtype (computed in float64 if either is float64, else float32). Any
+        finite value is allowed: far outside ``[-1, 1]`` it weighs on the edge bin
+        alone, so very large values give the same map as moderately large ones.
         ``x`` is the image whose patches stay put; ``y``'s patches are searched.
     patch_size, search_radius, bins, bandwidth, normalized, padding
         See :class:`LMIParams`.
@@ -259,8 +262,23 @@ def _pad(image: torch.Tensor, width: int, mode: str) -> torch.Tensor:
     return F.pad(image, (width, width, width, width), mode=mode)
 
 
+def _reach(params: LMIParams) -> float:
+    """Intensities beyond ``±_reach`` have the bin weights of ``±_reach`` (to below 1e-10).
+
+    Beyond the edge bin, the weight of the next bin relative to the edge one is
+    ``exp(-s (2 d + s) / (2 σ²))`` at a distance ``d`` past the edge (``s`` the bin
+    spacing); it is below 1e-10 once ``d ≥ (2 ln(1e10) σ² / s - s) / 2``. Clamping there
+    keeps float32 arithmetic exact enough for any finite input (1e30 would overflow).
+    """
+    spacing = 2.0 / (params.bins - 1)
+    beyond = max(0.0, (2.0 * math.log(1e10) * params.sigma ** 2 / spacing - spacing) / 2.0)
+    return 1.0 + spacing + beyond
+
+
 def _lmi(x: torch.Tensor, y: torch.Tensor, params: LMIParams, tile: int | None, native: bool) -> torch.Tensor:
     h, r = params.patch_size // 2, params.search_radius
+    reach = _reach(params)
+    x, y = x.clamp(-reach, reach), y.clamp(-reach, reach)  # NaN stays NaN
     xp, yp = _pad(x, h, params.padding), _pad(y, h + r, params.padding)
     options = (params.patch_size, r, params.bins, params.sigma, params.normalized, params.bin_margin)
     if native:

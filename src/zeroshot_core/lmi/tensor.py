@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
+_NMI_FLOOR = 1e-4  # nats: H_X + H_Y below it gives normalised MI 0 (the kernel uses the same)
 _WEIGHT_FLOOR = 1e-12  # keeps every histogram cell > 0, so log() and its gradient stay finite
 _CPU_BUDGET = 1 << 19  # elements of a tile's joint histograms (all offsets): cache-sized on CPU
 _CUDA_BUDGET = 1 << 26
@@ -138,8 +139,9 @@ def _tile_forward(wx: torch.Tensor, wy: torch.Tensor, hx: torch.Tensor, hy: torc
     """
     hy_d, wy_d = _shifted(wx, wy, hx, hy, radius)
     mi = hx[:, None] + hy_d - _entropy(_joint_counts(wx[:, None], wy_d, patch), patch * patch)
-    if normalized:
-        mi = 2.0 * mi / (hx[:, None] + hy_d).clamp_min(1e-12)
+    if normalized:  # patches with (almost) no entropy carry no information: 0, not noise / noise
+        total = hx[:, None] + hy_d
+        mi = torch.where(total > _NMI_FLOOR, (2.0 * mi / total.clamp_min(_NMI_FLOOR)).clamp(0.0, 1.0), 0.0)
     best, winner = mi.max(dim=1)
     return best, winner
 
@@ -169,7 +171,8 @@ def _tile_backward(grad: torch.Tensor, winner: torch.Tensor, wx: torch.Tensor, w
     joint = _joint_counts(wx[:, None], wy_d, patch)
     logs = _log(joint)
     if normalized:  # m = 2 I / D with I = hx + hy - H_joint and D = hx + hy
-        total = (hx[:, None] + hy_d).clamp_min(1e-12)
+        total = (hx[:, None] + hy_d).clamp_min(_NMI_FLOOR)
+        g = torch.where(hx[:, None] + hy_d > _NMI_FLOOR, g, 0.0)
         h_joint = math.log(n) - (joint * logs).sum(-1) / n
         g_marginal = g * (2.0 / total) * (1.0 - (hx[:, None] + hy_d - h_joint) / total)
         g_joint = g * (-2.0 / total)

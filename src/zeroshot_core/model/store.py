@@ -4,7 +4,8 @@ A model directory holds::
 
     model.json          the model card (ModelCard)
     model.safetensors   EMA weights of the score network
-    training_state.safetensors / training_state.json   (optional) to resume training
+    training_state.json + training_state-*.safetensors   (optional) to resume training
+                                                         (zeroshot_core.training.checkpoint)
 
 Examples
 --------
@@ -16,6 +17,7 @@ Examples
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -136,6 +138,16 @@ class ModelCard:
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
+        for name, kind in _CARD_TYPES.items():
+            value = getattr(self, name)
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise ModelError(f"model card field {name!r} must be {_KIND_NAMES[kind]}, got {value!r:.60}")
+        percentiles = self.percentiles
+        if len(percentiles) != 2 or not all(_finite_number(v) for v in percentiles):
+            raise ModelError(f"model card field 'percentiles' must be two numbers, got {percentiles!r:.60}")
+        if not all(_finite_number(self.target_intensity.get(k)) for k in ("low", "high")):
+            raise ModelError("model card field 'target_intensity' must hold numbers 'low' and 'high', got "
+                             f"{self.target_intensity!r:.60}")
         if self.condition_channels < 0 or self.unet.get("in_channels") != 1 + self.condition_channels:
             raise ModelError("model card is inconsistent: unet in_channels must be 1 + condition_channels")
         if self.image_size <= 0:
@@ -152,13 +164,28 @@ class ModelCard:
         Raises
         ------
         ModelError
-            If required keys are missing.
+            If ``data`` is not a dict, required keys are missing, or a field has the
+            wrong type.
         """
+        if not isinstance(data, dict):
+            raise ModelError(f"model card must be a JSON object, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         try:
             return cls(**{k: v for k, v in data.items() if k in known})
         except TypeError as exc:
             raise ModelError(f"model card is incomplete ({exc})") from None
+
+
+_CARD_TYPES: dict[str, type] = {
+    "guidance": str, "guidance_params": dict, "condition_channels": int, "image_size": int, "model_size": str,
+    "unet": dict, "noise_schedule": dict, "percentiles": list, "target_intensity": dict, "target_modality": str,
+    "mask": dict, "training": dict, "segmenters": dict, "notes": str, "format_version": int,
+}
+_KIND_NAMES = {str: "a string", dict: "a JSON object", int: "an integer", list: "a list"}
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
@@ -217,11 +244,14 @@ def read_card(directory: str | os.PathLike) -> ModelCard:
         raise ModelError(f"{directory}: not a model folder (needs {CARD_FILE} and {WEIGHTS_FILE})")
     try:
         data = json.loads(card_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{card_path}: unreadable model card ({exc})") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ModelError(f"{card_path}: unreadable model card ({str(exc)[:160]})") from None
     if not isinstance(data, dict):
         raise ModelError(f"{card_path}: model card must be a JSON object")
-    return ModelCard.from_dict(data)
+    try:
+        return ModelCard.from_dict(data)
+    except ModelError as exc:
+        raise ModelError(f"{card_path}: {exc}; retrain or restore the model folder") from None
 
 
 def load_weights(directory: str | os.PathLike, card: ModelCard, device: str | torch.device = "cpu") -> torch.nn.Module:

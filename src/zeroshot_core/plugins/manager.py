@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import os
 import threading
+import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Callable, Iterator, Mapping
@@ -26,6 +27,7 @@ import pluggy
 
 from zeroshot_core.errors import ModelError, PluginError
 from zeroshot_core.plugins import hookspecs
+from zeroshot_core.plugins.discovery import DISABLE_ENV, PluginFailure, PluginWarning, _entry_point_plugins
 
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "zeroshot_core.guidance.none",
@@ -35,7 +37,6 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "zeroshot_core.segmenters.multiotsu",
 )
 
-DISABLE_ENV = "ZEROSHOT_DISABLE_PLUGINS"
 
 
 @dataclass(frozen=True)
@@ -143,11 +144,12 @@ class Registry:
 
 @dataclass(frozen=True)
 class Registries:
-    """The plugin manager and both registries built from it."""
+    """The plugin manager, both registries built from it, and the plugins that were skipped."""
 
     manager: pluggy.PluginManager
     guidance: Registry
     segmenters: Registry
+    failures: tuple[PluginFailure, ...] = ()
 
 
 _lock = threading.Lock()
@@ -167,36 +169,53 @@ def plugins_disabled() -> bool:
     return value not in ("", "0", "false", "no")
 
 
-def _entry_point_plugins() -> list[tuple[object, str, str]]:
-    """Load every ``zeroshot`` entry point of every installed distribution.
+HOOKS = (("guidance", "zeroshot_register_guidance"), ("segmenters", "zeroshot_register_segmenters"))
 
-    Unlike pluggy's ``load_setuptools_entrypoints``, two packages may use the same
-    entry-point name: each is loaded and attributed to its own distribution.
+
+def _registrations(manager: pluggy.PluginManager, plugin: object) -> dict[str, list[tuple[str, Callable[..., Any]]]]:
+    """Call ``plugin``'s own hook implementations and collect what they register.
+
+    Raises
+    ------
+    Exception
+        Whatever a hook implementation raises.
+    """
+    collected: dict[str, list[tuple[str, Callable[..., Any]]]] = {kind: [] for kind, _ in HOOKS}
+    for kind, hook_name in HOOKS:
+        for impl in getattr(manager.hook, hook_name).get_hookimpls():
+            if impl.plugin is plugin:
+                impl.function(lambda name, factory, _k=kind: collected[_k].append((name, factory)))
+    return collected
+
+
+def _add(registries: dict[str, Registry], collected: dict[str, list[tuple[str, Callable[..., Any]]]],
+         package: str, version: str) -> None:
+    """Register everything ``collected`` or nothing.
 
     Raises
     ------
     PluginError
-        If an entry point fails to import.
+        If a name is invalid or taken (by an earlier plugin, or twice by this one).
     """
-    found: list[tuple[object, str, str]] = []
-    seen: set[tuple[str, str]] = set()
-    for dist in metadata.distributions():
-        package = dist.metadata["name"] or "unknown"
-        for entry_point in dist.entry_points:
-            if entry_point.group != hookspecs.PROJECT_NAME or (package, entry_point.name) in seen:
-                continue
-            seen.add((package, entry_point.name))
-            try:
-                plugin = entry_point.load()
-            except Exception as exc:  # a broken third-party plugin must not break the tool silently
-                raise PluginError(f"plugin {entry_point.name!r} of {package} failed to load: {exc}; "
-                                  f"set {DISABLE_ENV}=1 to skip third-party plugins") from None
-            found.append((plugin, package, dist.version))
-    return found
+    staged = {kind: Registry(registries[kind].kind) for kind in registries}
+    for kind, items in collected.items():
+        for name, factory in items:
+            if isinstance(name, str) and name in registries[kind]:
+                registries[kind].register(name, factory, package=package, version=version)  # raises: taken
+            staged[kind].register(name, factory, package=package, version=version)
+    for kind, registry in staged.items():
+        for entry in registry:
+            registries[kind].register(entry.name, entry.factory, package=entry.package, version=entry.version)
 
 
 def build_registries(extra_plugins: tuple[object, ...] = (), load_entry_points: bool | None = None) -> Registries:
     """Create a fresh plugin manager and fill both registries.
+
+    Built-ins and ``extra_plugins`` must register cleanly (their errors propagate).
+    A third-party entry-point plugin that fails to import, raises in a hook, or
+    registers an invalid or taken name is skipped as a whole: it is recorded in
+    :attr:`Registries.failures` and reported once as a :class:`PluginWarning` that
+    names its package and how to disable it; everything else keeps working.
 
     Parameters
     ----------
@@ -209,47 +228,50 @@ def build_registries(extra_plugins: tuple[object, ...] = (), load_entry_points: 
     Returns
     -------
     Registries
+
+    Raises
+    ------
+    PluginError
+        If a built-in or an extra plugin registers an invalid or taken name, or an
+        extra plugin's hook raises.
     """
     manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     manager.add_hookspecs(hookspecs)
     own = _own_distribution()
-    origins: dict[int, tuple[str, str]] = {}
+    targets = {"guidance": Registry("guidance"), "segmenters": Registry("segmenter")}
     for module_name in BUILTIN_PLUGINS:
-        manager.register(importlib.import_module(module_name), name=module_name)
+        module = importlib.import_module(module_name)
+        manager.register(module, name=module_name)
+        _add(targets, _registrations(manager, module), *own)  # a bug in a built-in keeps its traceback
     for plugin in extra_plugins:
         manager.register(plugin)
-        origins[id(plugin)] = (getattr(plugin, "__name__", type(plugin).__name__), "")
+        name = manager.get_name(plugin) or getattr(plugin, "__name__", type(plugin).__name__)
+        try:
+            collected = _registrations(manager, plugin)
+        except PluginError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"plugin {name} failed to register: {exc!r}") from None
+        _add(targets, collected, getattr(plugin, "__name__", type(plugin).__name__), "")
+    failures: list[PluginFailure] = []
     if load_entry_points is None:
         load_entry_points = not plugins_disabled()
     if load_entry_points:
-        for plugin, package, version in _entry_point_plugins():
+        loaded, failures = _entry_point_plugins()
+        for plugin, package, version, entry_point in loaded:
             if manager.is_registered(plugin):
                 continue
-            manager.register(plugin, name=f"{package}:{getattr(plugin, '__name__', id(plugin))}")
-            origins[id(plugin)] = (package, version)
-
-
-    guidance = Registry("guidance")
-    segmenters = Registry("segmenter")
-    for registry, hook_name in ((guidance, "zeroshot_register_guidance"), (segmenters, "zeroshot_register_segmenters")):
-        hook = getattr(manager.hook, hook_name)
-        for impl in hook.get_hookimpls():
-            package, version = origins.get(id(impl.plugin), own)
-
-            def register(name: str, factory: Callable[..., Any], _p=package, _v=version, _r=registry) -> None:
-                _r.register(name, factory, package=_p, version=_v)
-
             try:
-                impl.function(register)
-            except PluginError:
-                raise
-            except Exception as exc:
-                if (package, version) == own:  # a bug in a built-in: keep the traceback
-                    raise
-                raise PluginError(f"plugin {impl.plugin_name} ({package} {version}) failed to register "
-                                  f"{registry.kind}: {exc!r}; set {DISABLE_ENV}=1 to skip third-party "
-                                  "plugins") from None
-    return Registries(manager, guidance, segmenters)
+                manager.register(plugin, name=f"{package}:{getattr(plugin, '__name__', id(plugin))}")
+                _add(targets, _registrations(manager, plugin), package, version)
+            except (Exception, SystemExit) as exc:
+                if manager.is_registered(plugin):
+                    manager.unregister(plugin)
+                reason = str(exc) if isinstance(exc, PluginError) else f"registration failed ({exc!r})"
+                failures.append(PluginFailure(package, version, entry_point, reason))
+    for failure in failures:
+        warnings.warn(failure.message, PluginWarning, stacklevel=2)
+    return Registries(manager, targets["guidance"], targets["segmenters"], tuple(failures))
 
 
 def registries() -> Registries:

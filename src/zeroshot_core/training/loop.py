@@ -7,17 +7,15 @@ from ``training_state.*`` in that directory.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 
 from zeroshot_core.errors import ConfigError, ModelError
 from zeroshot_core.imaging.mask import MaskParams
@@ -27,21 +25,16 @@ from zeroshot_core.model.prediction import PREDICTION_TYPES, min_snr_weight, pre
 from zeroshot_core.model.store import (
     DEFAULT_NOISE_SCHEDULE,
     MODEL_SIZES,
-    WEIGHTS_FILE,
     ModelCard,
     build_unet,
     read_card,
     save_model,
-    save_tensors,
     unet_config,
-    write_json,
 )
 from zeroshot_core.plugins.manager import guidance_registry, segmenter_registry
+from zeroshot_core.training.checkpoint import STATE_JSON, load_state, save_state
 from zeroshot_core.training.contrast import guide_variants, pick_guides
 from zeroshot_core.training.data import TrainingSet, augment, collect_files, load_training_set
-
-STATE_TENSORS = "training_state.safetensors"
-STATE_JSON = "training_state.json"
 
 
 @dataclass(frozen=True)
@@ -186,46 +179,8 @@ def _hardware(device: torch.device) -> str:
     return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
-def _save_state(out: Path, unet, optimizer, step: int, wall: float) -> None:
-    """Raw weights (float32) and AdamW moments (bfloat16: fp32 range, half the size).
-
-    The EMA weights are the model's own ``model.safetensors``, saved beside it.
-    """
-    tensors = {f"model.{k}": v for k, v in unet.state_dict().items()}
-    opt_state = optimizer.state_dict()
-    for index, values in opt_state["state"].items():
-        for key, value in values.items():
-            value = value if torch.is_tensor(value) else torch.tensor(value)
-            tensors[f"opt.{index}.{key}"] = value.to(torch.bfloat16) if value.is_floating_point() and value.ndim else value
-    save_tensors(out / STATE_TENSORS, tensors)
-    write_json(out / STATE_JSON, {"step": step, "wall_time_s": wall, "param_groups": [
-        {k: v for k, v in g.items() if k != "params"} for g in opt_state["param_groups"]]})
-
-
-def _load_state(out: Path, unet, ema, optimizer) -> tuple[int, float]:
-    try:
-        meta = json.loads((out / STATE_JSON).read_text())
-        tensors = load_file(str(out / STATE_TENSORS))
-        ema_state = load_file(str(out / WEIGHTS_FILE))
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{out}: cannot resume ({exc}); start without --resume") from None
-    unet.load_state_dict({k[6:]: v.float() if v.is_floating_point() else v
-                          for k, v in tensors.items() if k.startswith("model.")})
-    ema.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ema_state.items()})
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        if key.startswith("opt."):
-            _, index, name = key.split(".", 2)
-            state.setdefault(int(index), {})[name] = value.float() if value.is_floating_point() else value
-    groups = optimizer.state_dict()["param_groups"]
-    for group, saved in zip(groups, meta.get("param_groups", [])):
-        group.update(saved)
-    optimizer.load_state_dict({"state": state, "param_groups": groups})
-    return int(meta["step"]), float(meta.get("wall_time_s", 0.0))
-
-
 def train_iter(targets: Sequence[str | os.PathLike], out: str | os.PathLike, config: TrainConfig,
-               resume: bool = False) -> Iterator[TrainProgress]:
+               resume: bool = False, stop: Callable[[], bool] | None = None) -> Iterator[TrainProgress]:
     """Train on target images, yielding progress after every step.
 
     Parameters
@@ -240,7 +195,12 @@ def train_iter(targets: Sequence[str | os.PathLike], out: str | os.PathLike, con
         and segmenters to fit. When resuming, settings that change what the network
         computes (guidance, prediction type, spacing, crop size) must match ``out``.
     resume : bool
-        Continue from the training state saved in ``out``.
+        Continue from the training state saved in ``out``; a resumed run draws the
+        same batches, noise and timesteps as an uninterrupted one.
+    stop : callable, optional
+        Asked after every step; when it returns true, a checkpoint of the finished
+        step is written (model and training state) and the generator ends before
+        ``max_steps`` (how a caller stops on SIGTERM without losing work).
 
     Raises
     ------
@@ -276,7 +236,7 @@ def train_iter(targets: Sequence[str | os.PathLike], out: str | os.PathLike, con
 
     noise_scheduler = DDPMScheduler(**DEFAULT_NOISE_SCHEDULE)
     alphas = noise_scheduler.alphas_cumprod.to(device)
-    step, wall_before = (_load_state(out, unet, ema, optimizer) if resume else (0, 0.0))
+    step, wall_before, rng_state = load_state(out, unet, ema, optimizer) if resume else (0, 0.0, None)
     if resume and (old := read_card(out)).guidance != config.guidance:
         raise ModelError(f"{out}: was trained with guidance {old.guidance!r}; resume with --guidance {old.guidance}")
     if resume:  # settings that change what the network computes must not change mid-training
@@ -289,6 +249,8 @@ def train_iter(targets: Sequence[str | os.PathLike], out: str | os.PathLike, con
     inside = data.images[:, 0].numpy()[data.masks]
     quantiles = [round(float(q), 5) for q in np.quantile(inside, np.linspace(0, 1, 101))]
     generator = torch.Generator().manual_seed(config.seed + step)
+    if rng_state is not None:
+        generator.set_state(rng_state)
     autocast = device.type == "cuda" and config.mixed_precision
     images = data.images.to(device)
     started = time.perf_counter()
@@ -309,9 +271,10 @@ def train_iter(targets: Sequence[str | os.PathLike], out: str | os.PathLike, con
                       "wall_time_s": round(wall_before + time.perf_counter() - started, 1),
                       "hardware": _hardware(device), "torch": torch.__version__, **config.recipe()})
 
-    def checkpoint() -> None:
+    def checkpoint() -> None:  # the training state first: it alone is what --resume reads
+        out.mkdir(parents=True, exist_ok=True)
+        save_state(out, unet, ema, optimizer, generator, step, wall_before + time.perf_counter() - started)
         save_model(out, ema, card())
-        _save_state(out, unet, optimizer, step, wall_before + time.perf_counter() - started)
 
     unet.train()
     while step < config.max_steps:
@@ -349,6 +312,9 @@ def train_iter(targets: Sequence[str | os.PathLike], out: str | os.PathLike, con
                 e.lerp_(p, 1.0 - decay)
         step += 1
         yield TrainProgress(step, config.max_steps, float(loss.detach()), len(data))
+        if stop is not None and stop() and step < config.max_steps:
+            checkpoint()
+            return
         if config.checkpoint_every and step % config.checkpoint_every == 0 and step < config.max_steps:
             checkpoint()
     checkpoint()
