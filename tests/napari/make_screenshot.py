@@ -6,6 +6,9 @@
 * ``docs/images/napari_whole_head.png`` (docs/napari.md), with ``--head FILE``: a
   whole-head scan opened through the plugin with the widget docked and the mask
   preview on (e.g. a sagittally stored IXI T1).
+* ``docs/images/napari_tooltips.png`` (docs/napari.md), with ``--head FILE``: the same
+  scan with the advanced settings unfolded and the tooltip of a control showing (the
+  screen is grabbed, so the tooltip's own window is in the picture).
 
 Usage (needs an X display; under CI-like machines wrap it in ``xvfb-run -a``)::
 
@@ -133,6 +136,35 @@ def whole_head_shot(head: Path) -> Path:
     return out
 
 
+def tooltip_shot(head: Path) -> Path:
+    """The widget with its advanced settings unfolded and one control's tooltip on screen."""
+    from PIL import Image as PILImage
+    from qtpy.QtCore import QPoint
+    from qtpy.QtWidgets import QToolTip
+
+    viewer, source, widget, app = _viewer_with_widget(head)
+    viewer.dims.set_point(0, source.data_to_world((int(0.62 * source.data.shape[0]), 0, 0))[0])
+    _wait(app, lambda: len(viewer.layers) >= 2, timeout=120)
+    widget.show_advanced.value = True
+    _settle(app)
+    viewer.reset_view()
+    control = widget.sampling.scheduler.native
+    QToolTip.showText(control.mapToGlobal(QPoint(control.width() // 3, control.height())), control.toolTip(), control)
+    _settle(app, 30)
+    window = viewer.window._qt_window
+    frame = window.frameGeometry()
+    pixmap = app.primaryScreen().grabWindow(0, frame.x(), frame.y(), frame.width(), frame.height())
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "shot.png"
+        pixmap.save(str(raw))
+        image = PILImage.open(raw).convert("RGB").quantize(colors=128, method=PILImage.Quantize.MEDIANCUT)
+        out = IMAGES / "napari_tooltips.png"
+        image.save(out, optimize=True)
+    QToolTip.hideText()
+    viewer.close()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="model folder made by `zeroshot train` (default: the bundled model)")
@@ -141,6 +173,7 @@ def main() -> None:
     print(translation_shot(args.model))
     if args.head is not None:
         print(whole_head_shot(args.head))
+        print(tooltip_shot(args.head))
 
 
 if __name__ == "__main__":
