@@ -370,3 +370,19 @@ def test_mask_controls_start_from_the_models_training_mask(docked, tiny_model, t
     widget.mask.erosion_radius.value = 3  # the user's choice stays while the model does
     widget.guidance.value = widget.guidance.value
     assert widget.mask.params().erosion_radius == 3
+
+
+def test_a_run_shows_its_progress_in_the_activity_dock(docked, tiny_model, qtbot):
+    viewer, widget = docked
+    _use_model(widget, tiny_model)
+    widget.sampling.steps.value = 40
+    widget.sampling.scope.value = SCOPE_SLICE
+    widget.segmenter.value = None
+    run = widget.start()
+    bar = widget.activity
+    assert bar is not None and bar.total == widget.progress.max
+    qtbot.waitUntil(lambda: "step" in widget.status.value, timeout=RUN_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: bar.n > 0, timeout=RUN_TIMEOUT_MS)
+    assert "slice 1/1" in bar.desc
+    _wait_done(qtbot, run)
+    assert widget.activity is None and bar.n == widget.progress.max

@@ -19,6 +19,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, ProgressBar, PushButton
+from napari.utils import progress as activity_progress
 from napari.utils.notifications import show_error, show_info, show_warning
 
 from napari_zeroshot._display import RadiologicalView
@@ -109,6 +110,7 @@ class TranslationWidget(Container):
         for label in (self.model_info, self.preview_status, self.status):
             wrap(label)
         self.run: TranslationRun | None = None
+        self.activity: activity_progress | None = None  # the run's bar in napari's activity dock
         self._previewer = PreviewController(napari_viewer, self._preview_source, self._preview_settings,
                                             self._report_preview, parent=self.native)
         self.extend([heading("Input"), self.source, self.model, self.model_folder, self.model_info,
@@ -269,6 +271,8 @@ class TranslationWidget(Container):
         self.progress.value = 0
         self.status.value = "loading model…"
         self._started = time.monotonic()
+        # the same progress in napari's activity dock (bottom right), closed when the run ends
+        self.activity = activity_progress(total=_PROGRESS_MAX, desc=f"zero-shot translation of {source.name}")
         self.run.start()
         return self.run
 
@@ -286,6 +290,10 @@ class TranslationWidget(Container):
         if self.run is not None and self.run.cancelled:
             return
         self.progress.value = int(round(event.fraction * _PROGRESS_MAX))
+        if self.activity is not None:
+            self.activity.n = self.progress.value
+            self.activity.set_description(f"zero-shot translation: slice {min(event.slices_done + 1, event.slices_total)}"
+                                          f"/{event.slices_total}")
         current = min(event.slices_done + 1, event.slices_total)
         self.status.value = (f"slice {current}/{event.slices_total} · "
                              f"step {event.step}/{event.steps_total}"
@@ -318,6 +326,9 @@ class TranslationWidget(Container):
         self.status.value = f"failed: {message}"
 
     def _on_finished(self, cancelled: bool) -> None:
+        if self.activity is not None:
+            self.activity.close()
+            self.activity = None
         self.run_button.enabled = True
         self.cancel_button.enabled = False
         if cancelled:
