@@ -290,11 +290,10 @@ class TranslationWidget(Container):
         if self.run is not None and self.run.cancelled:
             return
         self.progress.value = int(round(event.fraction * _PROGRESS_MAX))
+        current = min(event.slices_done + 1, event.slices_total)
         if self.activity is not None:
             self.activity.n = self.progress.value
-            self.activity.set_description(f"zero-shot translation: slice {min(event.slices_done + 1, event.slices_total)}"
-                                          f"/{event.slices_total}")
-        current = min(event.slices_done + 1, event.slices_total)
+            self.activity.set_description(f"zero-shot translation: slice {current}/{event.slices_total}")
         self.status.value = (f"slice {current}/{event.slices_total} · "
                              f"step {event.step}/{event.steps_total}"
                              + eta_text(time.monotonic() - self._started, event.fraction))
