@@ -291,12 +291,15 @@ class TranslationWidget(Container):
             return
         self.progress.value = int(round(event.fraction * _PROGRESS_MAX))
         current = min(event.slices_done + 1, event.slices_total)
-        if self.activity is not None:
-            self.activity.n = self.progress.value
-            self.activity.set_description(f"zero-shot translation: slice {current}/{event.slices_total}")
         self.status.value = (f"slice {current}/{event.slices_total} · "
                              f"step {event.step}/{event.steps_total}"
                              + eta_text(time.monotonic() - self._started, event.fraction))
+        # Last: napari's activity bar may process pending events (even the end of the run)
+        # while it redraws, so nothing after it may overwrite what they set.
+        bar = self.activity
+        if bar is not None:
+            bar.set_description(f"zero-shot translation: slice {current}/{event.slices_total}")
+            bar.n = int(round(event.fraction * _PROGRESS_MAX))
 
     def _on_done(self, source: Any, request: TranslationRequest, output: TranslationOutput) -> None:
         if self.run is not None and self.run.cancelled:
