@@ -11,7 +11,15 @@ import pytest
 import torch
 
 from zeroshot_core.api import load_sample, load_volume, save_volume
-from zeroshot_core.batch import Shard, expand_inputs, plan_jobs, shard, shard_from_env
+from zeroshot_core.batch import (
+    Job,
+    Shard,
+    expand_inputs,
+    plan_jobs,
+    run_jobs,
+    shard,
+    shard_from_env,
+)
 from zeroshot_core.cli import main
 from zeroshot_core.errors import ConfigError, InputError
 
@@ -147,3 +155,23 @@ def test_segment_many_writes_label_images(sources, tmp_path, capsys):
         assert labels.shape == load_volume(sources / name).data.shape and len(np.unique(labels)) > 1
     assert main(["-q", "segment", str(sources / "a.nii.gz"), str(sources / "b.nii.gz"), "--out", str(out)]) == 0
     assert "0 done, 2 skipped" in capsys.readouterr().out
+
+
+def test_run_jobs_records_failures_in_one_line_and_stops_only_on_interrupts(tmp_path):
+    jobs = [Job(tmp_path / f"{k}.nii.gz") for k in range(3)]
+    ran = []
+
+    def work(job, number):
+        ran.append(number)
+        if number == 2:
+            raise ValueError("first line\nsecond line")
+
+    summary = run_jobs(jobs, work, complete=lambda job: job.source.name == "0.nii.gz")
+    assert ran == [2, 3] and summary.skipped == [str(jobs[0].source)] and summary.done == [str(jobs[2].source)]
+    assert summary.failed == [(str(jobs[1].source), "ValueError: first line")] and summary.exit_code == 2
+
+    def interrupted(job, number):
+        if number == 2:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        run_jobs(jobs, interrupted)

@@ -37,6 +37,7 @@ def _pin_gpu(part: Shard, device: str) -> None:
 
 def _plan(args: argparse.Namespace, inputs: list[str], folders: dict[str, str | None]) -> tuple[Shard, list[Job]]:
     part = shard_from_env()
+    args.batch = True
     jobs = plan_jobs(expand_inputs(inputs), {name: (output_folder(folder, name) if folder is not None else None)
                                              for name, folder in folders.items()})
     return part, jobs

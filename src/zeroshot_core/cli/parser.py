@@ -189,7 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"zeroshot: stopped by {exc}; {kept}", file=sys.stderr)
             return exc.exit_code
         except KeyboardInterrupt:
-            print("zeroshot: cancelled; no output was written", file=sys.stderr)
+            done = ("the inputs finished so far are written and complete; the same command resumes with the rest"
+                    if getattr(args, "batch", False) else "no output was written")
+            print(f"zeroshot: cancelled; {done}", file=sys.stderr)
             return 130
 
 
