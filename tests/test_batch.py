@@ -140,6 +140,10 @@ def test_many_inputs_need_a_writable_output_folder(sources, tmp_path, capsys):
     code = main(["-q", "translate", str(sources), "--out", str(tmp_path / "one.nii.gz")])
     err = capsys.readouterr().err
     assert code == 2 and "must name a folder" in err
+    code = main(["-q", "translate", str(sources), "--out", str(tmp_path / "o"), "--model", str(tmp_path / "nowhere")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("zeroshot: error:") and "\n" not in err and "nowhere" in err
+    assert not list((tmp_path / "o").iterdir())
     taken = tmp_path / "taken"
     taken.write_text("a file where the output folder should be")
     code = main(["-q", "segment", str(sources), "--out", str(taken)])

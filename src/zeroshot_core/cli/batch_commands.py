@@ -89,6 +89,11 @@ def translate_many(args: argparse.Namespace, translate_file: Callable[..., None]
     part, jobs = _plan(args, args.source, {"--out": args.out, "--labels": args.labels})
     _pin_gpu(part, args.device)
     mine = shard(jobs, part)
+    if mine:  # once for all files; a model that cannot be loaded is one error before any work
+        from zeroshot_core.api import load_model
+        from zeroshot_core.model.devices import resolve_device
+
+        args.model = load_model(args.model, args.guidance, resolve_device(args.device))
 
     def work(job: Job, number: int) -> None:
         source = load(str(job.source))
