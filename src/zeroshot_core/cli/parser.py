@@ -52,7 +52,7 @@ def _add_batch_options(parser: argparse.ArgumentParser) -> None:
                        help="redo inputs whose outputs exist and are complete (default: skip them)")
     group.add_argument("--summary-json", metavar="FILE",
                        help="also write the summary (done, skipped, failed with reasons) as JSON; with several "
-                            "processes each writes FILE.rankR.json")
+                            "processes each writes its own, NAME.rankR.json for NAME.json")
 
 
 def build_parser() -> argparse.ArgumentParser:
