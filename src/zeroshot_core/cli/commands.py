@@ -78,18 +78,53 @@ def _load_source(path: str):
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    from zeroshot_core.api import check_outputs, descrip, run_translation, save_volume, segment_translation
+    from zeroshot_core.batch import is_many
 
+    if is_many(args.source):
+        from zeroshot_core.cli.batch_commands import translate_many
+
+        return translate_many(args, translate_file, _load_source, _translate_options(args))
+    from zeroshot_core.api import check_outputs
+
+    source_path = args.source[0]
     outputs = {"--out": args.out, "--labels": args.labels}
-    check_outputs(outputs, args.source)
+    check_outputs(outputs, source_path)
     options = _translate_options(args)
-    source = _load_source(args.source)
-    paths = check_outputs(outputs, args.source, shape=source.data.shape)
+    source = _load_source(source_path)
+    paths = check_outputs(outputs, source_path, shape=source.data.shape)
+    translate_file(args, options, source_path, source, paths, "translate")
+    return 0
+
+
+def translate_file(args: argparse.Namespace, options, source_path, source, paths: dict, desc: str) -> None:
+    """Translate one loaded source and write ``paths["--out"]``, its sidecar and ``paths["--labels"]``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The ``translate`` options (model, guidance, segmenter, quiet).
+    options : TranslateOptions
+    source_path : path-like
+        The source file (for the provenance).
+    source : Volume
+        Its voxels.
+    paths : dict
+        ``"--out"`` and optionally ``"--labels"`` → checked output paths.
+    desc : str
+        The progress bar's label (the file number in a batch).
+
+    Raises
+    ------
+    ZeroshotError
+        As :func:`zeroshot_core.api.run_translation` and :func:`zeroshot_core.api.save_volume`.
+    """
+    from zeroshot_core.api import descrip, run_translation, save_volume, segment_translation
+
     bars = []
 
     def show(event) -> None:
         if not bars:
-            bars.append(_progress_bar(event.slices_total * max(event.steps_total, 1), "translate", args.quiet))
+            bars.append(_progress_bar(event.slices_total * max(event.steps_total, 1), desc, args.quiet))
         bar = bars[0]
         bar.n = int(round(event.fraction * bar.total))
         bar.set_postfix(slice=f"{event.slices_done}/{event.slices_total}", refresh=False)
@@ -100,9 +135,9 @@ def cmd_translate(args: argparse.Namespace) -> int:
     finally:
         for bar in bars:
             bar.close()
-    labels = segment_translation(result, args.segmenter) if args.labels else None
+    labels = segment_translation(result, args.segmenter) if paths.get("--labels") else None
     what = f"{result.model.card.target_modality} translation ({result.guidance})"
-    record = _provenance(result, options, args.source)
+    record = _provenance(result, options, source_path)
     save_volume(result.volume, paths["--out"], description=descrip(record))
     print(f"translation ({result.guidance}, {len(result.slices)} slices) written to {paths['--out']}")
     _write_sidecar(paths["--out"], record)
@@ -114,21 +149,39 @@ def cmd_translate(args: argparse.Namespace) -> int:
             paths["--out"].unlink(missing_ok=True)
             raise
         print(f"segmentation ({args.segmenter}) written to {paths['--labels']}")
-    return 0
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
-    from zeroshot_core.api import check_outputs, save_volume, segment
+    from zeroshot_core.batch import is_many
 
-    check_outputs({"--out": args.out}, args.image)
-    mask = _mask_params(args)
-    image = _load_source(args.image)
-    out = check_outputs({"--out": args.out}, args.image, shape=image.data.shape)["--out"]
-    labels = segment(image, args.model, args.segmenter, mask)
+    if is_many(args.image):
+        from zeroshot_core.cli.batch_commands import segment_many
+
+        return segment_many(args, segment_file, _load_source)
+    from zeroshot_core.api import check_outputs
+
+    image_path = args.image[0]
+    check_outputs({"--out": args.out}, image_path)
+    image = _load_source(image_path)
+    out = check_outputs({"--out": args.out}, image_path, shape=image.data.shape)["--out"]
+    segment_file(args, image, out)
+    return 0
+
+
+def segment_file(args: argparse.Namespace, image, out) -> None:
+    """Segment one loaded image with the model's segmenter and write the labels to ``out``.
+
+    Raises
+    ------
+    ZeroshotError
+        As :func:`zeroshot_core.api.segment` and :func:`zeroshot_core.api.save_volume`.
+    """
+    from zeroshot_core.api import save_volume, segment
+
+    labels = segment(image, args.model, args.segmenter, _mask_params(args))
     save_volume(image.with_data(labels), out, dtype="int16", description=f"zeroshot labels ({args.segmenter})",
                 labels=True)
     print(f"segmentation ({args.segmenter}) written to {out}")
-    return 0
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:

@@ -41,6 +41,20 @@ def _add_global_options(parser: argparse.ArgumentParser, top: bool) -> None:
                        help=_THREADS_HELP)
 
 
+_MANY_HELP = ("several files, folders, glob patterns ('scans/*.nii.gz') or @LIST (a text file of paths) "
+              "write one output per input, named as the input, into the --out folder; sharded over the "
+              "processes of torchrun/srun (RANK, WORLD_SIZE)")
+
+
+def _add_batch_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("many inputs (see docs/scaling.md)")
+    group.add_argument("--overwrite", action="store_true",
+                       help="redo inputs whose outputs exist and are complete (default: skip them)")
+    group.add_argument("--summary-json", metavar="FILE",
+                       help="also write the summary (done, skipped, failed with reasons) as JSON; with several "
+                            "processes each writes its own, NAME.rankR.json for NAME.json")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``zeroshot``.
 
@@ -96,8 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=commands.cmd_train)
 
     translate = sub.add_parser("translate", help="translate a volume to the model's target modality")
-    translate.add_argument("source", help="source image (NIfTI, PNG, TIFF, NPY)")
-    translate.add_argument("--out", required=True, help="output image (same grid and affine as the source)")
+    translate.add_argument("source", nargs="+", help=f"source image (NIfTI, PNG, TIFF, NPY); {_MANY_HELP}")
+    translate.add_argument("--out", required=True, help="output image (same grid and affine as the source); a "
+                                                        "folder for several inputs")
     translate.add_argument("--model", help="model folder (default: the bundled model for --guidance)")
     translate.add_argument("--guidance", help=f"{GUIDANCE_HELP} (default: the model's)")
     translate.add_argument("--guidance-param", action="append", metavar="NAME=VALUE",
@@ -112,18 +127,21 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--rounds", type=int, default=1, help="rounds of candidates (consistency)")
     translate.add_argument("--first-slice-threshold", type=float, default=-0.9,
                            help="minimum normalised mean of a first-slice candidate (consistency)")
-    translate.add_argument("--labels", help="also segment the translation and write the labels here")
+    translate.add_argument("--labels", help="also segment the translation and write the labels here (a folder for "
+                                            "several inputs)")
     translate.add_argument("--segmenter", default="kmeans", help=f"segmenter for --labels ({SEGMENTER_HELP})")
     _add_mask_options(translate)
+    _add_batch_options(translate)
     translate.set_defaults(func=commands.cmd_translate)
 
     seg = sub.add_parser("segment", help="segment a target-modality image with a model's segmenter")
-    seg.add_argument("image", help="target-modality image (NIfTI, PNG, TIFF, NPY)")
-    seg.add_argument("--out", required=True, help="label image to write")
+    seg.add_argument("image", nargs="+", help=f"target-modality image (NIfTI, PNG, TIFF, NPY); {_MANY_HELP}")
+    seg.add_argument("--out", required=True, help="label image to write; a folder for several inputs")
     seg.add_argument("--model", help="model folder holding the fitted segmenter (default: bundled)")
     seg.add_argument("--segmenter", default="kmeans", help=SEGMENTER_HELP)
     seg.add_argument("--custom-mask", action="store_true", help="use the --mask-* options instead of the model's")
     _add_mask_options(seg)
+    _add_batch_options(seg)
     seg.set_defaults(func=commands.cmd_segment)
 
     plugins = sub.add_parser("plugins", help="list guidance strategies and segmenters")
@@ -171,7 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"zeroshot: stopped by {exc}; {kept}", file=sys.stderr)
             return exc.exit_code
         except KeyboardInterrupt:
-            print("zeroshot: cancelled; no output was written", file=sys.stderr)
+            done = ("the inputs finished so far are written and complete; the same command resumes with the rest"
+                    if getattr(args, "batch", False) else "no output was written")
+            print(f"zeroshot: cancelled; {done}", file=sys.stderr)
             return 130
 
 
