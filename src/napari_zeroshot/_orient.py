@@ -18,7 +18,12 @@ of the file becomes canonical axis ``ornt[i, 0]``, reversed when ``ornt[i, 1]`` 
 from __future__ import annotations
 
 import numpy as np
-from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation, ornt_transform
+from nibabel.orientations import (
+    apply_orientation,
+    inv_ornt_aff,
+    io_orientation,
+    ornt_transform,
+)
 
 from zeroshot_core.api import Volume
 

@@ -385,4 +385,4 @@ def test_a_run_shows_its_progress_in_the_activity_dock(docked, tiny_model, qtbot
     qtbot.waitUntil(lambda: bar.n > 0, timeout=RUN_TIMEOUT_MS)
     assert "slice 1/1" in bar.desc
     _wait_done(qtbot, run)
-    assert widget.activity is None and bar.n == widget.progress.max
+    assert widget.activity is None and bar.n == widget.progress.max  # closed, full

@@ -12,7 +12,13 @@ from typing import Callable
 
 from magicgui.widgets import CheckBox, ComboBox, Label, SpinBox, Widget
 
-from zeroshot_core.api import DEVICE_NAMES, SCHEDULER_NAMES, ConsistencyParams, MaskParams, TranslateOptions
+from zeroshot_core.api import (
+    DEVICE_NAMES,
+    SCHEDULER_NAMES,
+    ConsistencyParams,
+    MaskParams,
+    TranslateOptions,
+)
 
 #: Schedulers offered in the drop-down (the names ``TranslateOptions`` accepts).
 SCHEDULERS = tuple(SCHEDULER_NAMES)

@@ -18,16 +18,38 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, ProgressBar, PushButton
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    Label,
+    ProgressBar,
+    PushButton,
+)
 from napari.utils import progress as activity_progress
 from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import QTimer
 
 from napari_zeroshot._display import RadiologicalView
 from napari_zeroshot._job import Segmenting, TranslationOutput, TranslationRequest
 from napari_zeroshot._layers import NIFTI_KEY, check_source, is_owned, layer_to_volume
-from napari_zeroshot._model_choice import BUNDLED, FOLDER, card_details, describe, model_card, model_path
+from napari_zeroshot._model_choice import (
+    BUNDLED,
+    FOLDER,
+    card_details,
+    describe,
+    model_card,
+    model_path,
+)
 from napari_zeroshot._plane import Plane, current_plane, show_plane
-from napari_zeroshot._qt._controls import MaskControls, SamplingControls, eta_text, heading, wrap
+from napari_zeroshot._qt._controls import (
+    MaskControls,
+    SamplingControls,
+    eta_text,
+    heading,
+    wrap,
+)
 from napari_zeroshot._qt._preview import PreviewController
 from napari_zeroshot._qt._worker import TranslationRun
 from napari_zeroshot._results import show_result
@@ -294,12 +316,16 @@ class TranslationWidget(Container):
         self.status.value = (f"slice {current}/{event.slices_total} · "
                              f"step {event.step}/{event.steps_total}"
                              + eta_text(time.monotonic() - self._started, event.fraction))
-        # Last: napari's activity bar may process pending events (even the end of the run)
-        # while it redraws, so nothing after it may overwrite what they set.
-        bar = self.activity
-        if bar is not None:
-            bar.set_description(f"zero-shot translation: slice {current}/{event.slices_total}")
-            bar.n = int(round(event.fraction * _PROGRESS_MAX))
+        if self.activity is not None:
+            # Deferred: napari's activity bar may process pending events (even the end of the
+            # run) while it redraws, which must not happen inside this handler.
+            text, value = f"zero-shot translation: slice {current}/{event.slices_total}", self.progress.value
+            QTimer.singleShot(0, lambda bar=self.activity: self._show_activity(bar, text, value))
+
+    def _show_activity(self, bar: activity_progress, text: str, value: int) -> None:
+        if bar is self.activity:  # not closed since the event
+            bar.set_description(text)
+            bar.n = value
 
     def _on_done(self, source: Any, request: TranslationRequest, output: TranslationOutput) -> None:
         if self.run is not None and self.run.cancelled:
@@ -328,9 +354,10 @@ class TranslationWidget(Container):
         self.status.value = f"failed: {message}"
 
     def _on_finished(self, cancelled: bool) -> None:
-        if self.activity is not None:
-            self.activity.close()
-            self.activity = None
+        bar, self.activity = self.activity, None
+        if bar is not None:
+            bar.n = self.progress.value
+            bar.close()
         self.run_button.enabled = True
         self.cancel_button.enabled = False
         if cancelled:

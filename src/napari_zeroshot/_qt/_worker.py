@@ -12,7 +12,12 @@ from typing import Any, Callable, Generator
 
 from napari.qt.threading import thread_worker
 
-from napari_zeroshot._job import TranslationOutput, TranslationRequest, error_message, translation_steps
+from napari_zeroshot._job import (
+    TranslationOutput,
+    TranslationRequest,
+    error_message,
+    translation_steps,
+)
 
 
 @thread_worker(start_thread=False, ignore_errors=True)
