@@ -124,13 +124,20 @@ def translation_shot(model: str | None) -> Path:
     return out
 
 
-def whole_head_shot(head: Path) -> Path:
-    """A whole-head scan opened through the plugin, with the widget and its mask preview."""
-    viewer, source, _, app = _viewer_with_widget(head)
-    viewer.dims.set_point(0, source.data_to_world((int(0.62 * source.data.shape[0]), 0, 0))[0])  # above the orbits
+def _head_viewer(head: Path, advanced: bool = False):
+    """A whole-head scan opened through the plugin at a slice above the orbits, preview on."""
+    viewer, source, widget, app = _viewer_with_widget(head)
+    viewer.dims.set_point(0, source.data_to_world((int(0.62 * source.data.shape[0]), 0, 0))[0])
     _wait(app, lambda: len(viewer.layers) >= 2, timeout=120)
+    widget.show_advanced.value = advanced
     _settle(app)
     viewer.reset_view()
+    return viewer, widget, app
+
+
+def whole_head_shot(head: Path) -> Path:
+    """A whole-head scan opened through the plugin, with the widget and its mask preview."""
+    viewer, _, app = _head_viewer(head)
     out = _save(viewer, app, "napari_whole_head.png")
     viewer.close()
     return out
@@ -142,12 +149,7 @@ def tooltip_shot(head: Path) -> Path:
     from qtpy.QtCore import QPoint
     from qtpy.QtWidgets import QToolTip
 
-    viewer, source, widget, app = _viewer_with_widget(head)
-    viewer.dims.set_point(0, source.data_to_world((int(0.62 * source.data.shape[0]), 0, 0))[0])
-    _wait(app, lambda: len(viewer.layers) >= 2, timeout=120)
-    widget.show_advanced.value = True
-    _settle(app)
-    viewer.reset_view()
+    viewer, widget, app = _head_viewer(head, advanced=True)
     control = widget.sampling.scheduler.native
     QToolTip.showText(control.mapToGlobal(QPoint(control.width() // 3, control.height())), control.toolTip(), control)
     _settle(app, 30)
