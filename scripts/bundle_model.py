@@ -5,7 +5,7 @@
 writes ``src/zeroshot_core/model/bundled/NAME/{model.json, model.safetensors}`` (float16 weights)
 and ``checkpoints/NAME/{training_state.safetensors, training_state.json}`` (float32 raw
 weights, bfloat16 AdamW moments), overwriting the previous ones so history does not grow
-with every session. To continue training later::
+with every retraining. To continue training later::
 
     mkdir -p runs/NAME && cp src/zeroshot_core/model/bundled/NAME/* checkpoints/NAME/* runs/NAME/
     zeroshot train ../shared/data/ixi_t1/nifti --out runs/NAME --resume --max-steps N [same flags]
