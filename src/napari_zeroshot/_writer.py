@@ -12,14 +12,13 @@ the CLI does. Files are written atomically
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
 from napari_zeroshot._layers import PROVENANCE_KEY, data_to_volume, meta_transform
-from zeroshot_core.api import NIFTI_SUFFIXES, save_volume, write_provenance
+from zeroshot_core.api import NIFTI_SUFFIXES, descrip, save_volume, write_provenance
 
 
 def _nifti_path(path: str) -> Path:
@@ -38,11 +37,20 @@ def _label_dtype(data: np.ndarray) -> np.dtype:
     return np.dtype(np.int16 if info.min <= low and high <= info.max else np.int32)
 
 
-def _write_provenance(written: Path, meta: Mapping[str, Any]) -> None:
-    """A translation's provenance (layer metadata) as the file's JSON sidecar and ``descrip``."""
+def _provenance(meta: Mapping[str, Any]) -> dict | None:
+    """A translation's provenance record from the layer metadata, or ``None``."""
     record = (meta.get("metadata") or {}).get(PROVENANCE_KEY)
-    if isinstance(record, dict):
+    return record if isinstance(record, dict) else None
+
+
+def _save(volume: Any, path: str, meta: Mapping[str, Any], dtype: np.dtype, labels: bool = False) -> list[str]:
+    """Save once (with the provenance's ``descrip`` for a translation's layers), then its sidecar."""
+    record = _provenance(meta)
+    written = save_volume(volume, _nifti_path(path), dtype=dtype, labels=labels,
+                          description=descrip(record) if record else None)
+    if record:
         write_provenance(written, record)
+    return [str(written)]
 
 
 def write_image(path: str, data: Any, meta: Mapping[str, Any]) -> list[str]:
@@ -81,18 +89,7 @@ def write_image(path: str, data: Any, meta: Mapping[str, Any]) -> list[str]:
     if not finite.all():  # untranslated slices are NaN in the viewer; files hold numbers
         array = np.where(finite, array, array[finite].min() if finite.any() else 0.0)
     volume = data_to_volume(array, meta_transform(meta, array.ndim), meta.get("metadata"), np.float32)
-    written = save_volume(volume, _nifti_path(path), dtype=np.float32)
-    _write_provenance(written, meta)
-    return [str(written)]
-
-
-def _label_header(header: Any) -> Any:
-    """A copy of ``header`` (or a new NIfTI-1 header) with the intent ``NIFTI_INTENT_LABEL``."""
-    import nibabel as nib
-
-    labelled = header.copy() if isinstance(header, nib.Nifti1Header) else nib.Nifti1Header()
-    labelled.set_intent("label")
-    return labelled
+    return _save(volume, path, meta, np.dtype(np.float32))
 
 
 def write_labels(path: str, data: Any, meta: Mapping[str, Any]) -> list[str]:
@@ -103,8 +100,4 @@ def write_labels(path: str, data: Any, meta: Mapping[str, Any]) -> list[str]:
     """
     array = np.asarray(data)
     volume = data_to_volume(array, meta_transform(meta, array.ndim), meta.get("metadata"), np.int32)
-    volume = replace(volume, header=_label_header(volume.header))
-    dtype = _label_dtype(volume.data)
-    written = save_volume(volume, _nifti_path(path), dtype=dtype, labels=True)
-    _write_provenance(written, meta)
-    return [str(written)]
+    return _save(volume, path, meta, _label_dtype(volume.data), labels=True)

@@ -145,6 +145,6 @@ def _write_sidecar(out: Any, record: dict) -> None:
     """
     from zeroshot_core.api import write_provenance
 
-    sidecar = write_provenance(out, record, stamp_descrip=False)
+    sidecar = write_provenance(out, record)
     print(f"provenance written to {sidecar} (model {record['Translation']['model']['name']}, "
           f"{record['Translation']['model']['target_modality']})")

@@ -132,22 +132,11 @@ def sidecar_path(output: str | os.PathLike) -> Path:
     return path.with_suffix(".json")
 
 
-def _stamp_descrip(path: Path, text: str) -> None:
-    """Rewrite a NIfTI file with ``descrip`` set (voxels, affine and the rest of the header kept)."""
-    import nibabel as nib
+def write_provenance(output: str | os.PathLike, record: dict[str, Any]) -> Path:
+    """Write ``record`` as the output's JSON sidecar.
 
-    image = nib.load(str(path))
-    data = np.asanyarray(image.dataobj)  # slope 1, intercept 0 as written: the stored values
-    header = image.header.copy()
-    header["descrip"] = text.encode("ascii")
-    stamped = type(image)(data, None, header)
-    stamped.set_sform(*image.header.get_sform(coded=True))
-    stamped.set_qform(*image.header.get_qform(coded=True))
-    atomic_write(path, lambda tmp: nib.save(stamped, str(tmp)))
-
-
-def write_provenance(output: str | os.PathLike, record: dict[str, Any], stamp_descrip: bool = True) -> Path:
-    """Write ``record`` as the output's JSON sidecar and, for NIfTI, its ``descrip``.
+    The image itself carries :func:`descrip` in its NIfTI header when it is saved with
+    ``save_volume(..., description=descrip(record))``; the file is written once.
 
     Parameters
     ----------
@@ -155,9 +144,6 @@ def write_provenance(output: str | os.PathLike, record: dict[str, Any], stamp_de
         The image already written (NIfTI, PNG, TIFF or NPY).
     record : dict
         From :func:`translation_provenance`.
-    stamp_descrip : bool
-        Also rewrite a NIfTI output with :func:`descrip` in its header (not needed when
-        the image was saved with that description).
 
     Returns
     -------
@@ -168,6 +154,4 @@ def write_provenance(output: str | os.PathLike, record: dict[str, Any], stamp_de
     sidecar = sidecar_path(output)
     text = json.dumps(record, indent=2) + "\n"
     atomic_write(sidecar, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    if stamp_descrip and output.name.lower().endswith(NIFTI_SUFFIXES):
-        _stamp_descrip(output, descrip(record))
     return sidecar
