@@ -118,8 +118,6 @@ def output_folder(folder: str | os.PathLike, option: str = "--out") -> Path:
     except OSError as exc:
         raise InputError(f"{folder}: cannot create the folder ({exc.strerror or type(exc).__name__}); "
                          "choose a writable place") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise InputError(f"{folder}: cannot write there (permission denied); choose a writable folder")
     return folder
 
 
