@@ -15,9 +15,12 @@ T2→T1) is scored the same way.
         --model lmi=src/zeroshot_core/model/bundled/t1-lmi \
         --model lmi-wholehead=runs/t1-lmi-wholehead:cfg=2 --steps 25 --slices 12
 
-``--model NAME=FOLDER[:cfg=S]`` may repeat; NAME is a row label, the guidance comes from the
-model card. Prints one Markdown table per case and a summary (mean Dice over the validation
-heads, against 90 % of the real T1's score and the shape-only control + 0.15).
+``--model NAME=FOLDER[:KEY=VALUE...]`` may repeat; NAME is a row label, the guidance comes from
+the model card; KEY is ``cfg`` (classifier-free guidance scale), ``samples`` (draws averaged per
+slice), ``steps`` or ``scheduler``, overriding the command's sampling settings for that row. Each
+row's time and network evaluations per slice are printed. Prints one Markdown table per case
+and a summary (mean Dice over the validation heads, against 90 % of the real T1's score and the
+shape-only control + 0.15).
 """
 
 from __future__ import annotations
@@ -101,10 +104,27 @@ def fit_kmeans(shared: Path) -> dict:
     return segmenter.state()
 
 
-def _model_spec(text: str) -> tuple[str, Path, float]:
+SPEC_KEYS = {"cfg": ("cfg_scale", float), "samples": ("samples", int), "steps": ("steps", int),
+             "scheduler": ("scheduler", str)}
+
+
+def _model_spec(text: str) -> tuple[str, Path, dict]:
+    """``NAME=FOLDER[:cfg=2:samples=4:steps=10:scheduler=dpm]`` → name, folder, TranslateOptions overrides."""
     name, _, rest = text.partition("=")
-    folder, _, option = rest.partition(":cfg=")
-    return name, Path(folder), float(option) if option else 1.0
+    folder, *options = rest.split(":")
+    overrides = {}
+    for option in options:
+        key, _, value = option.partition("=")
+        if key not in SPEC_KEYS:
+            raise SystemExit(f"--model {text}: unknown key {key!r}; valid: {', '.join(SPEC_KEYS)}")
+        field_name, kind = SPEC_KEYS[key]
+        overrides[field_name] = kind(value)
+    return name, Path(folder), overrides
+
+
+def network_evaluations(options: TranslateOptions) -> int:
+    """UNet evaluations per slice: steps × samples × (2 with classifier-free guidance)."""
+    return options.steps * options.samples * (2 if options.cfg_scale != 1.0 else 1)
 
 
 def run_case(title: str, source, target, labels, specs, state, args, out: Path) -> dict[str, float]:
@@ -118,17 +138,18 @@ def run_case(title: str, source, target, labels, specs, state, args, out: Path) 
         scores[method.method] = method.mean_dice
     scores["real T1 (ceiling)"] = result.target.mean_dice
     write_report(result, out / "baselines")
-    for name, folder, cfg in specs:
+    for name, folder, overrides in specs:
         guidance = read_card(folder).guidance
+        row_options = replace(options, **overrides)
         started = time.perf_counter()
         result = evaluate(source, target, labels, models={name: folder}, methods=(name,),
-                          variants={name: (guidance, {})}, options=replace(options, cfg_scale=cfg),
-                          segmenter_state=state)
+                          variants={name: (guidance, {})}, options=row_options, segmenter_state=state)
         row = result.methods[0]
         scores[name] = row.mean_dice if row.status == "ok" else float("nan")
         write_report(result, out / name)
         print(f"  {title} {name}: {row.status} mean Dice {scores[name]:.3f} "
-              f"({time.perf_counter() - started:.0f} s) {row.reason}", flush=True)
+              f"({time.perf_counter() - started:.0f} s, {network_evaluations(row_options)} network "
+              f"evaluations per slice) {row.reason}", flush=True)
     return scores
 
 
@@ -136,7 +157,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=Path("../shared/data/ixi_t1"))
     parser.add_argument("--out", type=Path, default=Path("bench_wholehead"))
-    parser.add_argument("--model", action="append", default=[], help="NAME=FOLDER[:cfg=S] (repeat)")
+    parser.add_argument("--model", action="append", default=[], help="NAME=FOLDER[:cfg=S:samples=K:steps=N:scheduler=X] (repeat)")
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--slices", type=int, default=12, help="central slices per case (default 12)")
     parser.add_argument("--scheduler", default="ddim")

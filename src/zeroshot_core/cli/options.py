@@ -67,6 +67,9 @@ def _add_sampling_options(parser: argparse.ArgumentParser, steps: int) -> None:
     parser.add_argument("--cfg-scale", type=float, default=1.0, metavar="S",
                         help="classifier-free guidance scale, e.g. 2 (default 1 = off; needs a model trained "
                              "with --condition-dropout)")
+    parser.add_argument("--samples", type=int, default=1, metavar="K",
+                        help="draws averaged per slice (default 1): the mean of K samples estimates the "
+                             "expected image, smoother for segmenters; costs K times the time")
 
 
 def _add_mask_options(parser: argparse.ArgumentParser) -> None:

@@ -16,6 +16,7 @@ import torch
 
 from zeroshot_core.choices import SCHEDULER_NAMES
 from zeroshot_core.diffusion.consistency import ConsistencyParams, select_candidate
+from zeroshot_core.diffusion.expectation import mean_of_samples, repeat_for_samples, sample_noise
 from zeroshot_core.diffusion.memory import halve_batch
 from zeroshot_core.diffusion.native_grid import NativeGrid, check_cfg
 from zeroshot_core.diffusion.sampling import sample_progressive
@@ -67,6 +68,13 @@ class TranslateOptions:
     cfg_scale : float
         Classifier-free guidance scale (1.0: off); needs a model trained with
         condition dropout.
+    samples : int
+        Draws averaged per slice (:mod:`~zeroshot_core.diffusion.expectation`): the
+        mean of K samples estimates E[x0 | guide]; costs K times the network calls.
+        Draw ``c`` starts from the noise of seed ``seed + c``, so with the deterministic
+        schedulers (``ddim``, ``dpm``) the result is the mean of the translations with
+        seeds ``seed … seed + K - 1``.
+        Not with ``consistency`` (which chooses among draws instead).
     """
 
     steps: int = 50
@@ -80,6 +88,7 @@ class TranslateOptions:
     axis: int | None = None
     guidance_params: Mapping[str, Any] = field(default_factory=dict)
     cfg_scale: float = 1.0
+    samples: int = 1
 
     def __post_init__(self) -> None:
         if not 1 <= self.steps <= 1000:
@@ -94,6 +103,10 @@ class TranslateOptions:
             raise ConfigError(f"unknown device {self.device!r}; use auto, cpu, cuda or mps")
         if not 0.0 <= self.cfg_scale <= 20.0:
             raise ConfigError(f"cfg scale must be 0..20, got {self.cfg_scale}")
+        if not 1 <= self.samples <= 64:
+            raise ConfigError(f"samples must be 1..64, got {self.samples}")
+        if self.samples > 1 and self.consistency is not None:
+            raise ConfigError("samples > 1 averages draws, consistency chooses one: use one or the other")
 
 
 @dataclass(frozen=True)
@@ -261,18 +274,19 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
         yield torch.where(mask > 0, result.clamp(-1.0, 1.0), torch.full_like(result, -1.0))
 
     if options.consistency is None:
-        batch, start = options.batch_size, 0
+        k = options.samples  # K draws of a slice share its batch rows
+        batch, start = max(1, options.batch_size // k), 0
         while start < len(todo):  # out of device memory: halve the batch and redo it
             indices = todo[start:start + batch]
-            reference, static, mask = prepare(indices)
-            noise = torch.cat([_slice_noise(options.seed, i, 0, noise_shape) for i in indices]).to(device)
+            reference, static, mask = repeat_for_samples(prepare(indices), k)
+            noise = sample_noise(lambda i, c: _slice_noise(options.seed + c, i, 0, noise_shape), indices, k).to(device)
             generator = torch.Generator(device=device).manual_seed(options.seed + indices[0])
             try:
                 for item in run(reference, static, mask, noise, generator, len(indices)):
                     if isinstance(item, Progress):
                         yield item
                     else:
-                        out_slices[indices] = back(item[:, 0].cpu().numpy())
+                        out_slices[indices] = back(mean_of_samples(item, k)[:, 0].cpu().numpy())
             except (RuntimeError, MemoryError) as exc:
                 del reference, static, mask, noise
                 batch = halve_batch(exc, len(indices), device)
