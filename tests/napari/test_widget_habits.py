@@ -52,12 +52,14 @@ def test_restore_defaults_puts_every_setting_back(docked):
     widget.sampling.seed.value = 42
     widget.sampling.device.value = "cpu"
     widget.sampling.candidates.value = 4
+    widget.sampling.samples.value = 3
+    widget.sampling.cfg_scale.value = 2.5
     widget.restore_button.changed.emit(True)  # what a click does
     assert widget.mask.params() == MaskParams()
     defaults = TranslateOptions()
     options = widget.sampling.options(widget.mask.params())
-    assert (options.steps, options.seed, options.device, options.scheduler) == (
-        defaults.steps, defaults.seed, defaults.device, defaults.scheduler)
+    assert (options.steps, options.seed, options.device, options.scheduler, options.samples, options.cfg_scale) == (
+        defaults.steps, defaults.seed, defaults.device, defaults.scheduler, defaults.samples, defaults.cfg_scale)
     assert options.consistency is None and widget.sampling.current_slice_only
 
 
@@ -85,3 +87,11 @@ def test_the_model_line_names_its_anatomy_and_the_tooltip_holds_the_card(docked)
     assert widget.model_info.value.endswith("· on brains only")  # the bundled models: skull-stripped brains
     tooltip = widget.model_info.tooltip
     assert "training data: IXI" in tooltip and "anatomy: brain only" in tooltip and "notes:" in tooltip
+
+
+def test_samples_and_cfg_scale_reach_the_options(docked):
+    _, widget = docked
+    widget.sampling.samples.value = 4
+    widget.sampling.cfg_scale.value = 2.0
+    options = widget.sampling.options(widget.mask.params())
+    assert (options.samples, options.cfg_scale) == (4, 2.0)

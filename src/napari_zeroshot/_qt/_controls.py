@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from magicgui.widgets import CheckBox, ComboBox, Label, SpinBox, Widget
+from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Label, SpinBox, Widget
 
 from zeroshot_core.api import (
     DEVICE_NAMES,
@@ -126,11 +126,11 @@ class MaskControls:
 
 
 class SamplingControls:
-    """Sampler settings: steps, scheduler, seed, candidates, device and scope.
+    """Sampler settings: steps, scheduler, seed, candidates, samples, CFG scale, device and scope.
 
     Attributes
     ----------
-    steps, scheduler, seed, candidates, device, scope : magicgui widgets
+    steps, scheduler, seed, candidates, samples, cfg_scale, device, scope : magicgui widgets
     """
 
     def __init__(self) -> None:
@@ -144,6 +144,12 @@ class SamplingControls:
         self.candidates = SpinBox(value=1, min=1, max=64, label="candidates",
                                   tooltip="Samples per slice; >1 keeps the one most consistent with the "
                                           "previous slice (slower)")
+        self.samples = SpinBox(value=defaults.samples, min=1, max=64, label="samples averaged",
+                               tooltip="Draws averaged per slice: the mean of K samples is smoother and "
+                                       "segments better (K times slower); not with candidates > 1")
+        self.cfg_scale = FloatSpinBox(value=defaults.cfg_scale, min=0.0, max=20.0, step=0.5, label="CFG scale",
+                                      tooltip="Classifier-free guidance: >1 follows the source more closely; "
+                                              "only for models trained with condition dropout (1 = off)")
         self.device = ComboBox(value=defaults.device, choices=DEVICES, label="device",
                                tooltip="auto: CUDA, then Apple MPS, then the CPU (the device used is shown "
                                        "when the run ends)")
@@ -153,12 +159,13 @@ class SamplingControls:
     @property
     def widgets(self) -> list[Widget]:
         """The widgets, in display order."""
-        return [self.steps, self.scheduler, self.seed, self.candidates, self.device, self.scope]
+        return [self.steps, self.scheduler, self.seed, self.candidates, self.samples, self.cfg_scale, self.device,
+                self.scope]
 
     @property
     def advanced(self) -> list[Widget]:
         """The widgets hidden until *advanced settings* is ticked."""
-        return [self.scheduler, self.seed, self.candidates, self.device]
+        return [self.scheduler, self.seed, self.candidates, self.samples, self.cfg_scale, self.device]
 
     def restore(self) -> None:
         """Put every control back to the :class:`TranslateOptions` defaults (current slice)."""
@@ -167,6 +174,8 @@ class SamplingControls:
         self.scheduler.value = defaults.scheduler
         self.seed.value = defaults.seed
         self.candidates.value = 1
+        self.samples.value = defaults.samples
+        self.cfg_scale.value = defaults.cfg_scale
         self.device.value = defaults.device
         self.scope.value = SCOPE_SLICE
 
@@ -196,4 +205,5 @@ class SamplingControls:
         consistency = ConsistencyParams(candidates=self.candidates.value) if self.candidates.value > 1 else None
         return TranslateOptions(steps=self.steps.value, scheduler=self.scheduler.value, seed=self.seed.value,
                                 device=self.device.value, mask=mask, consistency=consistency,
-                                slices=slices, axis=axis)
+                                slices=slices, axis=axis, samples=self.samples.value,
+                                cfg_scale=self.cfg_scale.value)
