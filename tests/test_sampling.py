@@ -92,3 +92,20 @@ def test_candidate_selection():
     with pytest.raises(ConfigError):
         ConsistencyParams(candidates=0)
     assert np.isclose(ConsistencyParams().first_slice_threshold, -0.9)
+
+
+class _ConstantNoise(torch.nn.Module):
+    """An epsilon 'network' that always predicts the same off-scale noise (x0 estimates far beyond ±1)."""
+
+    def forward(self, x, t):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(sample=torch.full_like(x[:, :1], -3.0))
+
+
+@pytest.mark.parametrize("name", ["ddim", "dpm"])
+def test_deterministic_samplers_keep_x0_estimates_in_range(name):
+    # DDIM clips its x0 estimate (clip_sample); DPM-Solver must too (thresholding at 1), else an
+    # epsilon model's first, noisiest estimates are carried far outside the image range.
+    events = _run(_ConstantNoise(), name, NoneGuidance(strength=1.0), steps=10)
+    assert float(events[-1].sample.abs().max()) <= 1.0 + 1e-4

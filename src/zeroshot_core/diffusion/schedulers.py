@@ -35,8 +35,11 @@ def make_scheduler(name: str, noise_schedule: dict[str, Any]):
     if name == "ddim":
         return DDIMScheduler(**common, clip_sample=True, set_alpha_to_one=True, timestep_spacing="trailing")
     if name == "dpm":
+        # Thresholding with sample_max_value 1 clips the x0 estimate to [-1, 1] as DDIM's
+        # clip_sample does: without it an epsilon model's x0 estimate at the first, noisiest
+        # steps (divided by sqrt(alpha_bar) ≈ 0.006) overshoots and the solver carries it.
         return DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2,
-                                           thresholding=False, timestep_spacing="trailing")
+                                           thresholding=True, sample_max_value=1.0, timestep_spacing="trailing")
     if name == "ddpm":
         return DDPMScheduler(**common, clip_sample=True, timestep_spacing="trailing")
     if name == "sde":

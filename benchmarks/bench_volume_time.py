@@ -1,0 +1,60 @@
+"""Wall time of translating one whole 2 mm head volume with the default settings.
+
+The volume is the simulated PD head of the held-out subject IXI049 (120×120×90 voxels, 2 mm,
+built by ``bench_wholehead.build_validation`` from ``../shared/data/ixi_t1``): every slice
+the filter mask keeps is translated with ``TranslateOptions()`` defaults (DDIM, 50 steps, one
+draw per slice, batch 8) on the CPU. Prints, per model, seconds for the volume, slices
+translated and seconds per slice, next to the goal of 90 s on 2 CPU cores.
+
+    .venv/bin/python benchmarks/bench_volume_time.py --threads 2 \\
+        --model lmi=src/zeroshot_core/model/bundled/t1-lmi
+
+``--model NAME=FOLDER`` may repeat (default: the bundled default model). The load average at
+the start and end is printed: other work on the machine slows the figure down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_wholehead import build_validation  # noqa: E402
+
+from zeroshot_core.diffusion.translation import TranslateOptions, run_translation  # noqa: E402
+from zeroshot_core.io.formats import to_volume  # noqa: E402
+
+GOAL_S = 90.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=Path("../shared/data/ixi_t1"))
+    parser.add_argument("--work", type=Path, default=Path("bench_wholehead"),
+                        help="folder holding (or receiving) the validation volumes")
+    parser.add_argument("--model", action="append", default=[], help="NAME=FOLDER (repeat)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    source = to_volume(build_validation(args.shared, args.work)[0] / "pd.nii.gz")
+    specs = [tuple(text.split("=", 1)) for text in args.model] or [("default", None)]
+    print(f"load average at start: {os.getloadavg()[0]:.2f}; {args.threads} torch threads; "
+          f"volume {source.data.shape}")
+    print("| model | seconds per volume | slices translated | s/slice | goal ≤ 90 s |\n|---|---|---|---|---|")
+    for name, folder in specs:
+        started = time.perf_counter()
+        result = run_translation(source, folder, options=TranslateOptions(device="cpu"))
+        seconds = time.perf_counter() - started
+        count = len(result.slices)
+        print(f"| {name} | {seconds:.1f} | {count} | {seconds / count:.2f} | "
+              f"{'met' if seconds <= GOAL_S else 'not met'} |", flush=True)
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
