@@ -35,6 +35,7 @@ from zeroshot_core.imaging.mask import MaskParams, filter_mask
 from zeroshot_core.imaging.orientation import slicing_axis
 from zeroshot_core.io.formats import NIFTI_SUFFIXES, check_output_path, check_outputs, load_volume, save_volume
 from zeroshot_core.io.volume import Volume
+from zeroshot_core.model.acceleration import Acceleration
 from zeroshot_core.model.loading import LoadedModel, bundled_model_dirs, default_model_dir, load_model
 from zeroshot_core.model.store import read_card
 from zeroshot_core.model.summary import card_summary, training_anatomy
@@ -44,7 +45,8 @@ from zeroshot_core.segmentation import segment_slices, segment_translation
 from zeroshot_core.training.loop import TrainConfig, TrainProgress, train_iter
 
 __all__ = [
-    "DEVICE_NAMES", "NIFTI_SUFFIXES", "SCHEDULER_NAMES", "ConsistencyParams", "LoadedModel", "MaskParams", "Progress",
+    "Acceleration", "DEVICE_NAMES", "NIFTI_SUFFIXES", "SCHEDULER_NAMES", "ConsistencyParams", "LoadedModel",
+    "MaskParams", "Progress",
     "TrainConfig", "TrainProgress", "TranslateOptions", "TranslationResult", "Volume", "check_output_path",
     "check_outputs",
     "guidance_registry", "list_models", "load_model", "load_sample", "load_volume", "preview", "progress_then_result",

@@ -11,6 +11,10 @@ from __future__ import annotations
 DEVICE_NAMES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 """``auto`` picks CUDA, then Apple MPS, then the CPU."""
 
+AUTOCAST_NAMES: tuple[str, ...] = ("off", "bf16", "fp16")
+"""Mixed precision of the score network at sampling: none, bfloat16 or float16 autocast
+(:class:`zeroshot_core.model.acceleration.Acceleration`)."""
+
 SCHEDULER_NAMES: dict[str, str] = {
     "ddim": "DDIM, deterministic (eta = 0)",
     "dpm": "DPM-Solver++ (2nd order multistep), deterministic",

@@ -6,7 +6,15 @@ import argparse
 import json
 import sys
 
-from zeroshot_core.cli.options import _key_values, _mask_params, _progress_bar, _provenance, _slice_list, _write_sidecar
+from zeroshot_core.cli.options import (
+    _acceleration,
+    _key_values,
+    _mask_params,
+    _progress_bar,
+    _provenance,
+    _slice_list,
+    _write_sidecar,
+)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -57,7 +65,8 @@ def _translate_options(args: argparse.Namespace):
     return TranslateOptions(steps=args.steps, scheduler=args.scheduler, seed=args.seed, device=args.device,
                             batch_size=args.batch_size, mask=_mask_params(args), consistency=consistency,
                             slices=_slice_list(args.slices), axis=args.axis, guidance_params=params,
-                            cfg_scale=args.cfg_scale, samples=args.samples)
+                            cfg_scale=args.cfg_scale, samples=args.samples,
+                            acceleration=_acceleration(args))
 
 
 def _load_source(path: str):

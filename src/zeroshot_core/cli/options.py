@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any, Sequence
 
-from zeroshot_core.choices import BUILTIN_GUIDANCES, BUILTIN_SEGMENTERS, DEVICE_NAMES, SCHEDULER_NAMES
+from zeroshot_core.choices import AUTOCAST_NAMES, BUILTIN_GUIDANCES, BUILTIN_SEGMENTERS, DEVICE_NAMES, SCHEDULER_NAMES
 from zeroshot_core.errors import ConfigError
 
 GUIDANCE_HELP = (f"guidance strategy: {', '.join(BUILTIN_GUIDANCES)}, or a plugin's "
@@ -70,6 +70,37 @@ def _add_sampling_options(parser: argparse.ArgumentParser, steps: int) -> None:
     parser.add_argument("--samples", type=int, default=1, metavar="K",
                         help="draws averaged per slice (default 1): the mean of K samples estimates the "
                              "expected image, smoother for segmenters; costs K times the time")
+
+
+def _add_acceleration_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("speed-ups of the score network, mainly for GPUs (each measured in "
+                                      "docs/benchmarks.md; all off by default)")
+    group.add_argument("--autocast", default="off", choices=AUTOCAST_NAMES,
+                       help="run the network in mixed precision: bf16 (GPUs, and CPUs with bfloat16 "
+                            "instructions) or fp16 (GPUs only); its output is cast back to float32, so results "
+                            "differ from off in the low bits")
+    group.add_argument("--channels-last", action="store_true",
+                       help="keep the network's weights and inputs in the channels-last (NHWC) memory layout "
+                            "that GPU tensor cores prefer")
+    group.add_argument("--compile", action="store_true",
+                       help="compile the network with torch.compile: the first batch waits tens of seconds "
+                            "(more on a CPU), later batches may run faster")
+
+
+def _acceleration(args: argparse.Namespace):
+    """The ``--autocast``/``--channels-last``/``--compile`` options as an Acceleration, checked for ``--device``.
+
+    Raises
+    ------
+    ConfigError
+        If the device cannot run a switch (``--autocast fp16`` on the CPU).
+    """
+    from zeroshot_core.model.acceleration import Acceleration
+    from zeroshot_core.model.devices import resolve_device
+
+    acceleration = Acceleration(args.autocast, args.channels_last, args.compile)
+    acceleration.check(resolve_device(args.device))
+    return acceleration
 
 
 def _add_mask_options(parser: argparse.ArgumentParser) -> None:

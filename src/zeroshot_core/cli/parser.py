@@ -20,6 +20,7 @@ from zeroshot_core.cli.options import (
     GUIDANCE_HELP,
     SEGMENTER_HELP,
     HelpFormatter,
+    _add_acceleration_options,
     _add_mask_options,
     _add_sampling_options,
 )
@@ -130,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--labels", help="also segment the translation and write the labels here (a folder for "
                                             "several inputs)")
     translate.add_argument("--segmenter", default="kmeans", help=f"segmenter for --labels ({SEGMENTER_HELP})")
+    _add_acceleration_options(translate)
     _add_mask_options(translate)
     _add_batch_options(translate)
     translate.set_defaults(func=commands.cmd_translate)

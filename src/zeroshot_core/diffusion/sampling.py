@@ -15,6 +15,7 @@ import torch
 
 from zeroshot_core.errors import ConfigError
 from zeroshot_core.guidance.base import Guidance
+from zeroshot_core.model.acceleration import Acceleration
 from zeroshot_core.model.prediction import output_from_x0, split_prediction
 
 
@@ -72,6 +73,7 @@ def sample_progressive(
     steps: int,
     generator: torch.Generator | None = None,
     cfg_scale: float = 1.0,
+    acceleration: Acceleration | None = None,
 ) -> Iterator[SampleStep]:
     """Run guided reverse diffusion, yielding after each step.
 
@@ -103,6 +105,10 @@ def sample_progressive(
         ``uncond + cfg_scale · (cond - uncond)``, where ``uncond`` sees zeroed condition
         channels; both come from one batched network call. 1.0 switches it off. Only
         meaningful for models trained with condition dropout.
+    acceleration : Acceleration, optional
+        Autocast and memory layout of the network calls (``unet`` should come from
+        its :meth:`~zeroshot_core.model.acceleration.Acceleration.prepare`); the
+        output is float32 either way. ``None``: plain float32 calls.
 
     The network output is read as the scheduler's ``prediction_type`` (``epsilon``,
     ``v_prediction`` or ``sample``, from the model card) wherever it is turned into a
@@ -120,6 +126,7 @@ def sample_progressive(
     total = len(timesteps)
     prediction = getattr(scheduler, "model_prediction_type", None) or scheduler.config.prediction_type
     feeds = scheduler.config.prediction_type
+    forward = (acceleration or Acceleration()).forward
     for index, t in enumerate(timesteps):
         with torch.no_grad():
             model_input = scheduler.scale_model_input(x, t)
@@ -128,11 +135,11 @@ def sample_progressive(
             t_batch = t.to(x.device).expand(x.shape[0]) if t.ndim == 0 else t
             if cfg_scale != 1.0:
                 unconditional = torch.cat([model_input, torch.zeros_like(network_input[:, 1:])], dim=1)
-                both = unet(torch.cat([network_input, unconditional]), torch.cat([t_batch, t_batch])).sample
+                both = forward(unet, torch.cat([network_input, unconditional]), torch.cat([t_batch, t_batch]))
                 cond, uncond = both.chunk(2)
                 output = uncond + cfg_scale * (cond - uncond)
             else:
-                output = unet(network_input, t_batch).sample
+                output = forward(unet, network_input, t_batch)
         if guidance.corrects_x0:
             alpha_bar = _alpha_bar(scheduler, t)
             x0_hat = split_prediction(output, model_input, alpha_bar, prediction)[0].clamp(-1.0, 1.0)

@@ -32,6 +32,7 @@ from zeroshot_core.imaging.orientation import Reorientation, slicing_axis, stack
 from zeroshot_core.imaging.resize import from_model_size, to_model_size
 from zeroshot_core.io.formats import to_volume
 from zeroshot_core.io.volume import Volume
+from zeroshot_core.model.acceleration import Acceleration
 from zeroshot_core.model.devices import resolve_device
 from zeroshot_core.model.loading import LoadedModel, load_model
 from zeroshot_core.plugins.manager import guidance_registry
@@ -75,6 +76,8 @@ class TranslateOptions:
         schedulers (``ddim``, ``dpm``) the result is the mean of the translations with
         seeds ``seed … seed + K - 1``.
         Not with ``consistency`` (which chooses among draws instead).
+    acceleration : Acceleration
+        GPU speed-ups of the score network (autocast, channels-last, torch.compile); off.
     """
 
     steps: int = 50
@@ -89,6 +92,7 @@ class TranslateOptions:
     guidance_params: Mapping[str, Any] = field(default_factory=dict)
     cfg_scale: float = 1.0
     samples: int = 1
+    acceleration: Acceleration = field(default_factory=Acceleration)
 
     def __post_init__(self) -> None:
         if not 1 <= self.steps <= 1000:
@@ -107,6 +111,8 @@ class TranslateOptions:
             raise ConfigError(f"samples must be 1..64, got {self.samples}")
         if self.samples > 1 and self.consistency is not None:
             raise ConfigError("samples > 1 averages draws, consistency chooses one: use one or the other")
+        if not isinstance(self.acceleration, Acceleration):
+            raise ConfigError(f"acceleration must be an Acceleration, got {self.acceleration!r}")
 
 
 @dataclass(frozen=True)
@@ -218,6 +224,7 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
     axis = options.axis if options.axis is not None else slicing_axis(volume.affine, volume.data.shape)
     wanted = check_slices(volume, axis, options.slices)
     device = resolve_device(options.device)
+    options.acceleration.check(device)
     loaded = load_model(model, guidance, device)
     strategy = build_guidance(loaded, guidance, options.guidance_params)
     card = loaded.card
@@ -248,6 +255,7 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
     noise_shape = grid.work if grid else (size, size)
     steps_total = len(range(min(int(round(options.steps * (1 - strategy.strength))), options.steps - 1), options.steps))
     done = len(wanted) - len(todo)
+    unet = options.acceleration.prepare(loaded.unet)
     yield Progress(done, len(wanted), 0, steps_total)
 
     def prepare(indices: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -267,8 +275,8 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
     def run(reference, static, mask, noise, generator, batch) -> Iterator[Progress | torch.Tensor]:
         scheduler = make_scheduler(options.scheduler, card.noise_schedule)
         result = None
-        for event in sample_progressive(loaded.unet, scheduler, strategy, reference, static, mask, noise,
-                                        options.steps, generator, cfg_scale=options.cfg_scale):
+        for event in sample_progressive(unet, scheduler, strategy, reference, static, mask, noise, options.steps,
+                                        generator, cfg_scale=options.cfg_scale, acceleration=options.acceleration):
             result = event.sample
             yield Progress(done, len(wanted), event.step, event.total, batch)
         yield torch.where(mask > 0, result.clamp(-1.0, 1.0), torch.full_like(result, -1.0))
