@@ -17,7 +17,7 @@ def test_cli_translation_records_its_provenance(t1_path, tiny_contour_model, tmp
     out = tmp_path / "sub-01_T1w.nii.gz"
     code = main(["translate", str(t1_path), "--model", str(tiny_contour_model), "--out", str(out),
                  "--steps", "2", "--slices", "40", "--seed", "7", "--scheduler", "dpm", "--device", "cpu",
-                 "--guidance-param", "sigma=1.5", "-q", "--threads", "1"])  # global options after the command
+                 "--guidance-param", "sigma=1.5", "--samples", "2", "-q", "--threads", "1"])  # global options after the command
     assert code == 0
     sidecar = tmp_path / "sub-01_T1w.json"
     assert sidecar_path(out) == sidecar and sidecar.is_file()
@@ -29,7 +29,7 @@ def test_cli_translation_records_its_provenance(t1_path, tiny_contour_model, tmp
     assert t["model"]["card_sha256"] == hashlib.sha256(card_bytes).hexdigest()
     assert t["model"]["target_modality"] == "T1" and t["guidance"] == "contour"
     assert t["guidance_params"]["sigma"] == 1.5 and "low_threshold" in t["guidance_params"]
-    assert (t["steps"], t["scheduler"], t["seed"]) == (2, "dpm", 7)
+    assert (t["steps"], t["scheduler"], t["seed"], t["samples"]) == (2, "dpm", 7, 2)
     assert t["device"] == "cpu" and t["device_requested"] == "cpu"
     assert t["slices"] == [40] and t["mask"]["enabled"] is True
     assert record["GeneratedBy"] == [{"Name": "zeroshot", "Version": __version__}]

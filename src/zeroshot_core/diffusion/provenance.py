@@ -77,7 +77,7 @@ def translation_provenance(result: Any, options: Any, source: str | os.PathLike 
         ``Sources`` and ``Translation`` (``model`` with ``name``, ``path``,
         ``card_sha256``, ``target_modality``, ``trained_guidance``; ``guidance``,
         ``guidance_params``, ``steps``, ``scheduler``, ``seed``, ``device``,
-        ``device_requested``, ``batch_size``, ``cfg_scale``, ``acceleration``, ``consistency``,
+        ``device_requested``, ``batch_size``, ``cfg_scale``, ``samples``, ``acceleration``, ``consistency``,
         ``mask``, ``slices``, ``axis``, ``created`` (UTC, ISO 8601)).
     """
     model = result.model
@@ -98,6 +98,7 @@ def translation_provenance(result: Any, options: Any, source: str | os.PathLike 
         "device_requested": options.device,
         "batch_size": options.batch_size,
         "cfg_scale": options.cfg_scale,
+        "samples": options.samples,
         "acceleration": _plain(options.acceleration),
         "consistency": _plain(options.consistency),
         "mask": _plain(result.mask_params if result.mask_params is not None else options.mask),
