@@ -89,7 +89,7 @@ def main() -> None:
                 first_labels[modality] = labels[modality]
         seconds = (time.perf_counter() - started) / len(sources)
         both = masks["PD"] & masks["T2"]
-        agreement = dice(labels["PD"][both], labels["T2"][both], labels=(1, 2, 3))
+        agreement = dice(np.where(both, labels["PD"], 0), np.where(both, labels["T2"], 0), labels=(1, 2, 3))
         print(f"| {name} | {np.mean(list(agreement.values())):.3f} | {seconds:.1f} |", flush=True)
     tiles = []
     for modality, source in sources.items():
