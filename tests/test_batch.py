@@ -179,3 +179,32 @@ def test_run_jobs_records_failures_in_one_line_and_stops_only_on_interrupts(tmp_
             raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt):
         run_jobs(jobs, interrupted)
+
+
+def test_a_study_killed_mid_run_resumes_where_it_stopped(sources, tmp_path, capsys, one_thread):
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src"), "ZEROSHOT_DISABLE_PLUGINS": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "zeroshot_core.cli", "-q", "--threads", "1", "translate",
+                                str(sources), "--out", str(out), "--steps", "60", "--device", "cpu",
+                                "--batch-size", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not (out / "a.json").is_file():  # the first input is finished (image, then its sidecar)
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 143, err[-800:]
+    assert "Traceback" not in err
+    finished = sorted(p.name for p in out.iterdir())
+    assert not [name for name in finished if name.startswith(".")], finished  # no temporary left behind
+    done = [name for name in NAMES if name in finished]
+    assert "a.nii.gz" in done and len(done) < len(NAMES), finished  # killed mid-study
+    for name in done:
+        assert load_volume(out / name).data.shape == load_volume(sources / name).data.shape
+
+    assert _translate(sources, "--out", out) == 0
+    assert f"{len(NAMES) - len(done)} done, {len(done)} skipped, 0 failed" in capsys.readouterr().out
+    assert all((out / name).is_file() and (out / name.replace(".nii.gz", ".json")).is_file() for name in NAMES)
