@@ -220,3 +220,43 @@ def test_channels_last_trains_the_same_network(targets, reference, tmp_path):
 def test_speed_switches_must_be_booleans(name):
     with pytest.raises(ConfigError, match=name.replace("_", "-")):
         TrainConfig(**{name: "yes"})
+
+
+class DeepLayersFrozen(torch.nn.Module):
+    """A stand-in for the miscompiled UNet: the same forward, no gradient below the middle block."""
+
+    def __init__(self, unet: torch.nn.Module) -> None:
+        super().__init__()
+        self.unet = unet
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor):
+        handle = self.unet.mid_block.register_forward_hook(lambda module, args, output: output.detach())
+        try:
+            return self.unet(x, t)
+        finally:
+            handle.remove()
+
+
+def test_a_compiled_unet_is_used_only_if_its_gradients_are_the_eager_ones(monkeypatch):
+    from zeroshot_core.model.store import build_unet, unet_config
+    from zeroshot_core.training.speed import compiled_gradient_error, prepare
+
+    torch.manual_seed(0)
+    unet = build_unet(unet_config("tiny", 32, 2))
+    assert compiled_gradient_error(unet, unet, (2, 2, 32, 32)) == 0.0
+    assert compiled_gradient_error(unet, DeepLayersFrozen(unet), (2, 2, 32, 32)) > 0.1
+    assert all(p.grad is None for p in unet.parameters())  # the probe leaves no gradient behind
+    monkeypatch.setattr(torch, "compile", lambda module: module)  # a faithful compiler
+    assert prepare(unet, (2, 2, 32, 32), compile=True) is unet
+    monkeypatch.setattr(torch, "compile", DeepLayersFrozen)
+    with pytest.raises(ConfigError, match=r"^--compile: the compiled UNet's gradients differ from the eager ones"):
+        prepare(unet, (2, 2, 32, 32), compile=True)
+
+
+def test_zeroshot_train_refuses_a_miscompiling_compile_in_one_line(targets, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(torch, "compile", DeepLayersFrozen)
+    out = tmp_path / "model"
+    code = main(["-q", "train", str(targets), "--out", str(out), "--max-steps", "2", *ARGS, "--compile"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.splitlines()) == 1 and err.endswith("; train without --compile\n"), err
+    assert not out.exists()

@@ -113,8 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--channels-last", action="store_true",
                        help="keep the UNet's weights and inputs in channels-last memory format")
     speed.add_argument("--compile", action="store_true",
-                       help="compile the UNet with torch.compile (the first steps pay for the compilation; "
-                            "see docs/benchmarks.md for what it gains)")
+                       help="compile the UNet with torch.compile (the start pays for the compilation); refused "
+                            "if a probe step's gradients differ from the uncompiled UNet's")
     _add_mask_options(train)
     train.set_defaults(func=commands.cmd_train)
 

@@ -70,8 +70,9 @@ class TrainConfig:
         Keep the UNet's weights and inputs in ``torch.channels_last`` memory format
         (a speed switch: same maths, other memory layout).
     compile : bool
-        Run the UNet through ``torch.compile`` (a speed switch; the first steps pay
-        for the compilation).
+        Run the UNet through ``torch.compile`` (a speed switch; the start pays for the
+        compilation), once a probe step has shown that its gradients are the eager
+        ones (:mod:`zeroshot_core.training.speed`).
     """
 
     guidance: str = "contour"

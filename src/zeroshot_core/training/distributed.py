@@ -103,31 +103,19 @@ class Processes:
         size = check_global_batch(batch_size, self.world)
         return slice(self.rank * size, (self.rank + 1) * size)
 
-    def wrap(self, module: torch.nn.Module, channels_last: bool = False, compile: bool = False) -> torch.nn.Module:
-        """The module that training calls: ``module`` prepared for speed and shared by the processes.
+    def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
+        """``module`` in :class:`~torch.nn.parallel.DistributedDataParallel` (itself for one process).
 
         Parameters
         ----------
         module : torch.nn.Module
-            The UNet, on :attr:`device`; its weights stay the ones trained, saved and
-            averaged (wrappers only share them).
-        channels_last : bool
-            Convert its weights to ``torch.channels_last`` (in place).
-        compile : bool
-            Return it through ``torch.compile`` (after the DDP wrapper, as DDP advises).
-
-        Returns
-        -------
-        torch.nn.Module
-            ``module`` itself for one process without ``compile``; else a wrapper
-            (:class:`~torch.nn.parallel.DistributedDataParallel`, compiled module).
+            The UNet on :attr:`device` (or its compiled form); its parameters stay the
+            ones trained and saved: the wrapper only averages their gradients.
         """
-        if channels_last:
-            module.to(memory_format=torch.channels_last)
-        if self.world > 1:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            module = torch.nn.parallel.DistributedDataParallel(module, device_ids=ids)
-        return torch.compile(module) if compile else module
+        if self.world == 1:
+            return module
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids)
 
     def mean(self, value: torch.Tensor) -> float:
         """The mean of a scalar over the processes (the global mean of equal shares)."""

@@ -43,6 +43,7 @@ from zeroshot_core.training.data import (
     load_training_set,
 )
 from zeroshot_core.training.distributed import Processes, check_global_batch, join
+from zeroshot_core.training.speed import prepare
 
 __all__ = ["TrainConfig", "TrainProgress", "train_iter"]
 
@@ -172,8 +173,9 @@ def _train(files: list[Path], out: Path, config: TrainConfig, guidance: Any, pro
         generator.set_state(rng_state)
     autocast = device.type == "cuda" and config.mixed_precision
     images = data.images.to(device)
-    model = processes.wrap(unet, channels_last=config.channels_last, compile=config.compile)
     mine = processes.share(config.batch_size)
+    shape = (mine.stop - mine.start, 1 + guidance.condition_channels, config.image_size, config.image_size)
+    model = processes.wrap(prepare(unet, shape, config.channels_last, config.compile, autocast))
     started = time.perf_counter()
 
     def card() -> ModelCard:
