@@ -12,7 +12,7 @@ learning rate belongs to the global batch and is never scaled, and a run may res
 with another number of processes: the saved generator state is the global one.
 
 Only rank 0 writes (:meth:`Processes.on_main`); the others wait for it. With one process
-nothing is formed and every method is a no-op.
+no group is formed and nothing is exchanged.
 """
 
 from __future__ import annotations
@@ -64,6 +64,20 @@ def check_global_batch(batch_size: int, world: int) -> int:
 def plan_line(batch_size: int, learning_rate: float, world: int) -> str:
     """The line that tells how a global batch is split (printed by rank 0 at start).
 
+    Parameters
+    ----------
+    batch_size : int
+        The global batch (``--batch-size``).
+    learning_rate : float
+        ``--lr``, shown unchanged.
+    world : int
+        Number of processes.
+
+    Returns
+    -------
+    str
+        One line, without a newline.
+
     Raises
     ------
     ConfigError
@@ -82,6 +96,13 @@ def plan_line(batch_size: int, learning_rate: float, world: int) -> str:
 class Processes:
     """The processes training one model: this one's rank, the world, the device.
 
+    Parameters
+    ----------
+    part : Shard
+        This process's rank, the number of processes and its local rank.
+    device : torch.device
+        Where this process computes.
+
     Attributes
     ----------
     rank, world : int
@@ -99,7 +120,23 @@ class Processes:
         return self.rank == 0
 
     def share(self, batch_size: int) -> slice:
-        """This process's contiguous rows of a global batch of ``batch_size``."""
+        """This process's contiguous rows of a global batch.
+
+        Parameters
+        ----------
+        batch_size : int
+            The global batch; a multiple of :attr:`world`.
+
+        Returns
+        -------
+        slice
+            Rows ``rank · b … (rank + 1) · b - 1`` with ``b = batch_size / world``.
+
+        Raises
+        ------
+        ConfigError
+            If ``batch_size`` does not divide among the processes.
+        """
         size = check_global_batch(batch_size, self.world)
         return slice(self.rank * size, (self.rank + 1) * size)
 
@@ -111,6 +148,11 @@ class Processes:
         module : torch.nn.Module
             The UNet on :attr:`device` (or its compiled form); its parameters stay the
             ones trained and saved: the wrapper only averages their gradients.
+
+        Returns
+        -------
+        torch.nn.Module
+            What the training step calls.
         """
         if self.world == 1:
             return module
@@ -118,7 +160,18 @@ class Processes:
         return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids)
 
     def mean(self, value: torch.Tensor) -> float:
-        """The mean of a scalar over the processes (the global mean of equal shares)."""
+        """The mean of a scalar over the processes (every process must ask together).
+
+        Parameters
+        ----------
+        value : Tensor
+            One number on :attr:`device`, e.g. this process's loss.
+
+        Returns
+        -------
+        float
+            The mean over the processes: for the loss of equal shares, the global batch's.
+        """
         if self.world == 1:
             return float(value.detach())
         total = value.detach().float().reshape(1).clone()
@@ -126,7 +179,18 @@ class Processes:
         return float(total) / self.world
 
     def any(self, flag: bool) -> bool:
-        """Whether ``flag`` is true on any process (every process must ask together)."""
+        """Whether a flag is true on any process (every process must ask together).
+
+        Parameters
+        ----------
+        flag : bool
+            This process's flag (e.g. a stop signal received here).
+
+        Returns
+        -------
+        bool
+            True on every process when it is true on one.
+        """
         if self.world == 1:
             return bool(flag)
         value = torch.tensor([1 if flag else 0], dtype=torch.int32, device=self.device)
@@ -135,6 +199,11 @@ class Processes:
 
     def on_main(self, work: Callable[[], object]) -> None:
         """Run ``work`` on rank 0 only while the others wait; a failure there fails every process.
+
+        Parameters
+        ----------
+        work : callable
+            Called without arguments on rank 0 (writing the model folder).
 
         Raises
         ------

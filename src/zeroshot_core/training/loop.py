@@ -50,7 +50,17 @@ __all__ = ["TrainConfig", "TrainProgress", "train_iter"]
 
 @dataclass(frozen=True)
 class TrainProgress:
-    """State after one optimiser step."""
+    """State after one optimiser step.
+
+    Attributes
+    ----------
+    step, max_steps : int
+        Steps done (cumulative) and asked for.
+    loss : float
+        Mean loss over the step's global batch (the same number on every process).
+    slices : int
+        Training slices loaded.
+    """
 
     step: int
     max_steps: int
