@@ -7,8 +7,9 @@ going on with the next input.
 
 Sharding over processes (``torchrun``, ``srun``) needs no process group: every process
 expands the same inputs, sorts them, and takes every ``world``-th one from its ``rank``
-(:func:`shard`); the translation of a file depends only on the file and the options
-(the sampling noise is seeded by the seed and the slice index), not on the process.
+(:func:`shard`; rank and world from :func:`zeroshot_core.processes.shard_from_env`); the
+translation of a file depends only on the file and the options (the sampling noise is
+seeded by the seed and the slice index), not on the process.
 """
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zeroshot_core.errors import ConfigError, InputError, ZeroshotError
+from zeroshot_core.errors import InputError, ZeroshotError
 from zeroshot_core.io.atomic import atomic_write
 from zeroshot_core.io.formats import check_output_folder, is_supported, load_volume
+from zeroshot_core.processes import Shard, shard_from_env
+
+__all__ = ["Job", "Shard", "Summary", "expand_inputs", "is_complete", "is_many", "output_folder", "plan_jobs",
+           "run_jobs", "shard", "shard_from_env"]
 
 _GLOB_CHARS = set("*?[")
 
@@ -174,61 +179,6 @@ def plan_jobs(sources: Sequence[Path], folders: dict[str, Path | None]) -> list[
                 raise InputError(f"{out}: would overwrite an input; choose an output folder other than the inputs'")
         jobs.append(Job(source, outputs))
     return jobs
-
-
-@dataclass(frozen=True)
-class Shard:
-    """This process's place among the processes sharing the inputs.
-
-    Attributes
-    ----------
-    rank : int
-        0 ≤ rank < world.
-    world : int
-        Number of processes (≥ 1).
-    local_rank : int
-        Rank on this node (picks the GPU).
-    """
-
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    def __post_init__(self) -> None:
-        if self.world < 1 or not 0 <= self.rank < self.world or self.local_rank < 0:
-            raise ConfigError(f"rank {self.rank} of world size {self.world} (local rank {self.local_rank}) is "
-                              "impossible; check RANK, WORLD_SIZE and LOCAL_RANK")
-
-    @property
-    def prefix(self) -> str:
-        """``"rank R/N: "`` when there are several processes, else empty."""
-        return f"rank {self.rank}/{self.world}: " if self.world > 1 else ""
-
-
-def _env_int(env: dict[str, str], *names: str, default: int) -> int:
-    for name in names:
-        if env.get(name, "").strip():
-            try:
-                return int(env[name])
-            except ValueError:
-                raise ConfigError(f"environment variable {name}={env[name]!r} is not a whole number") from None
-    return default
-
-
-def shard_from_env(env: dict[str, str] | None = None) -> Shard:
-    """The shard set by ``torchrun`` (RANK, WORLD_SIZE, LOCAL_RANK) or ``srun`` (SLURM_PROCID, ...).
-
-    Without them: one process (rank 0 of 1).
-
-    Raises
-    ------
-    ConfigError
-        A value that is not a whole number, or a rank outside the world.
-    """
-    env = dict(os.environ if env is None else env)
-    return Shard(rank=_env_int(env, "RANK", "SLURM_PROCID", default=0),
-                 world=_env_int(env, "WORLD_SIZE", "SLURM_NTASKS", default=1),
-                 local_rank=_env_int(env, "LOCAL_RANK", "SLURM_LOCALID", default=0))
 
 
 def shard(items: Sequence, part: Shard) -> list:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
 from zeroshot_core.cli.options import (
@@ -19,6 +20,8 @@ from zeroshot_core.cli.options import (
 
 def cmd_train(args: argparse.Namespace) -> int:
     from zeroshot_core.imaging.mask import MaskParams
+    from zeroshot_core.processes import shard_from_env
+    from zeroshot_core.training.distributed import plan_line
     from zeroshot_core.training.loop import TrainConfig, train_iter
 
     config = TrainConfig(
@@ -29,7 +32,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         target_modality=args.target_modality, segmenters=tuple(args.segmenters.split(",")) if args.segmenters else (),
         prediction=args.prediction, min_snr_gamma=args.min_snr_gamma, condition_dropout=args.condition_dropout,
         contrast_randomisation=args.contrast_randomisation, contrast_variants=args.contrast_variants,
-        spacing_mm=args.spacing_mm, notes=args.notes)
+        spacing_mm=args.spacing_mm, notes=args.notes, channels_last=args.channels_last, compile=args.compile)
+    part = shard_from_env()
+    if part.world > 1:
+        line = plan_line(config.batch_size, config.learning_rate, part.world)  # refuses an uneven split
+        if part.rank == 0:
+            print(line, flush=True)
     stop = getattr(args, "stop_signals", None)
     bar = last = None
     events = train_iter(args.targets, args.out, config, resume=args.resume,
@@ -39,18 +47,22 @@ def cmd_train(args: argparse.Namespace) -> int:
             if stop is not None:  # steps run: a signal now finishes the step and saves it
                 stop.deferred = True
             if bar is None:
-                bar = _progress_bar(last.max_steps, "train", args.quiet)
+                bar = _progress_bar(last.max_steps, "train", args.quiet or part.rank > 0)
                 bar.update(last.step - 1)
             bar.update(1)
             bar.set_postfix(loss=f"{last.loss:.4f}", slices=last.slices, refresh=False)
     finally:
         if bar is not None:
             bar.close()
-    if stop is not None and stop.received and last is not None and last.step < last.max_steps:
-        print(f"zeroshot: {stop.name}: checkpoint of step {last.step} written to {args.out}; "
-              "continue with the same command and --resume", file=sys.stderr)
-        return 128 + stop.received
-    print(f"model written to {args.out}")
+    if last is not None and last.step < last.max_steps:  # stopped: by a signal here or on another process
+        received = stop.received if stop is not None else None
+        if part.rank == 0:
+            cause = stop.name if received else "a stop signal on another process"
+            print(f"zeroshot: {cause}: checkpoint of step {last.step} written to {args.out}; "
+                  "continue with the same command and --resume", file=sys.stderr)
+        return 128 + (received or signal.SIGTERM)
+    if part.rank == 0:
+        print(f"model written to {args.out}")
     return 0
 
 

@@ -77,8 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--image-size", type=int, default=64, metavar="PX", help="slice size the network sees, pixels")
     train.add_argument("--model-size", default="small", choices=["tiny", "small", "base"], help="UNet size")
     train.add_argument("--max-steps", type=int, default=10000, help="total optimiser steps (cumulative)")
-    train.add_argument("--batch-size", type=int, default=16, help="slices per optimiser step")
-    train.add_argument("--lr", type=float, default=2e-4, help="AdamW learning rate")
+    train.add_argument("--batch-size", type=int, default=16,
+                       help="slices per optimiser step: the global batch, split evenly among the processes of "
+                            "torchrun/srun (must divide by their number)")
+    train.add_argument("--lr", type=float, default=2e-4,
+                       help="AdamW learning rate (of the global batch: not scaled with the number of processes)")
     train.add_argument("--ema-decay", type=float, default=0.999, help="decay of the weights' moving average")
     train.add_argument("--checkpoint-every", type=int, default=500, metavar="STEPS",
                        help="write a resumable checkpoint every STEPS steps (0: only at the end)")
@@ -107,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="whole-head mode: resample slices to this pixel spacing and train on random "
                              "--image-size crops (default: pad and resize each slice to --image-size)")
     recipe.add_argument("--notes", default="", help="free text stored in the model card")
+    speed = train.add_argument_group("speed (the same maths; results differ only by float rounding)")
+    speed.add_argument("--channels-last", action="store_true",
+                       help="keep the UNet's weights and inputs in channels-last memory format")
+    speed.add_argument("--compile", action="store_true",
+                       help="compile the UNet with torch.compile (the start pays for the compilation); refused "
+                            "if a probe step's gradients differ from the uncompiled UNet's")
     _add_mask_options(train)
     train.set_defaults(func=commands.cmd_train)
 

@@ -1,0 +1,145 @@
+"""The training settings: :class:`TrainConfig`, validated on construction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from zeroshot_core.errors import ConfigError
+from zeroshot_core.imaging.mask import MaskParams
+from zeroshot_core.model.prediction import PREDICTION_TYPES
+from zeroshot_core.model.store import MODEL_SIZES
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings, validated on construction.
+
+    Attributes
+    ----------
+    guidance : str
+        Registered guidance strategy.
+    guidance_params : dict
+        Parameters for its factory.
+    image_size : int
+        Side of the square training slices.
+    model_size : str
+        ``tiny`` (seconds, for tests), ``small`` or ``base`` (quality).
+    max_steps : int
+        Total optimiser steps (cumulative across resumes).
+    batch_size : int
+        Slices per optimiser step: the *global* batch. With several processes
+        (:mod:`zeroshot_core.training.distributed`) each computes ``batch_size / world``
+        of them; it must divide evenly.
+    learning_rate, weight_decay, ema_decay, grad_clip : numbers
+        AdamW learning rate and weight decay, EMA decay, gradient-norm clip. The
+        learning rate belongs to the global batch: it needs no scaling with the
+        number of processes.
+    checkpoint_every : int
+        Steps between checkpoints (0: only at the end).
+    seed : int
+    device : str
+        ``auto``, ``cpu``, ``cuda`` or ``mps``.
+    augment : bool
+    mixed_precision : bool
+        bf16 autocast on CUDA.
+    mask : MaskParams
+    target_modality : str
+    segmenters : tuple of str
+        Segmenters to fit on the training slices and store in the model card.
+    prediction : str
+        Network output: ``epsilon`` (noise), ``v_prediction`` (Salimans & Ho 2022) or
+        ``sample`` (``x0``); stored as the card's ``noise_schedule.prediction_type``.
+    min_snr_gamma : float or None
+        Min-SNR-γ loss weighting (Hang et al. 2023); ``None`` for plain MSE.
+    condition_dropout : float
+        Probability of zeroing a sample's condition channels, which teaches the model
+        an unconditional score for classifier-free guidance (Ho & Salimans 2022).
+    contrast_randomisation : float
+        Probability that a sample's guide (reference image and static channels) is
+        computed from a randomly re-contrasted T1 slice (:mod:`zeroshot_core.model.prediction`).
+    contrast_variants : int
+        Randomised guides precomputed per slice at load time.
+    spacing_mm : float or None
+        Native-spacing whole-head mode: slices are resampled in-plane to this pixel
+        spacing, masked with the whole-head mask, and each step draws random
+        ``image_size`` crops. ``None``: pad to squares and resize (the default).
+    notes : str
+        Free text stored in the model card (e.g. held-out subjects).
+    channels_last : bool
+        Keep the UNet's weights and inputs in ``torch.channels_last`` memory format
+        (a speed switch: same maths, other memory layout).
+    compile : bool
+        Run the UNet through ``torch.compile`` (a speed switch; the start pays for the
+        compilation), once a probe step has shown that its gradients are the eager
+        ones (:mod:`zeroshot_core.training.speed`).
+    """
+
+    guidance: str = "contour"
+    guidance_params: dict[str, Any] = field(default_factory=dict)
+    image_size: int = 64
+    model_size: str = "small"
+    max_steps: int = 10000
+    batch_size: int = 16
+    learning_rate: float = 2e-4
+    weight_decay: float = 1e-4
+    ema_decay: float = 0.999
+    grad_clip: float = 1.0
+    checkpoint_every: int = 500
+    seed: int = 0
+    device: str = "auto"
+    augment: bool = True
+    mixed_precision: bool = True
+    mask: MaskParams = field(default_factory=MaskParams)
+    target_modality: str = "T1"
+    segmenters: tuple[str, ...] = ("kmeans",)
+    prediction: str = "epsilon"
+    min_snr_gamma: float | None = None
+    condition_dropout: float = 0.0
+    contrast_randomisation: float = 0.0
+    contrast_variants: int = 4
+    spacing_mm: float | None = None
+    notes: str = ""
+    channels_last: bool = False
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        if self.model_size not in MODEL_SIZES:
+            raise ConfigError(f"unknown model size {self.model_size!r}; valid: {', '.join(MODEL_SIZES)}")
+        if not 16 <= self.image_size <= 512:
+            raise ConfigError(f"image size must be 16..512, got {self.image_size}")
+        for name in ("max_steps", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"EMA decay must be in [0, 1), got {self.ema_decay}")
+        factor = 2 ** (len(MODEL_SIZES[self.model_size][0]) - 1)
+        if self.image_size % factor:
+            raise ConfigError(f"image size {self.image_size} must be a multiple of {factor} for model size "
+                              f"{self.model_size!r}")
+        if self.learning_rate <= 0 or self.grad_clip <= 0 or self.checkpoint_every < 0:
+            raise ConfigError("learning rate and gradient clip must be > 0, checkpoint interval >= 0")
+        if self.prediction not in PREDICTION_TYPES:
+            raise ConfigError(f"unknown prediction {self.prediction!r}; valid: {', '.join(PREDICTION_TYPES)}")
+        if self.min_snr_gamma is not None and not self.min_snr_gamma > 0:
+            raise ConfigError(f"min-SNR gamma must be > 0, got {self.min_snr_gamma}")
+        for name in ("condition_dropout", "contrast_randomisation"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name.replace('_', '-')} must be in [0, 1), got {getattr(self, name)}")
+        if self.contrast_variants < 1:
+            raise ConfigError(f"contrast variants must be >= 1, got {self.contrast_variants}")
+        if self.spacing_mm is not None and not 0.1 <= self.spacing_mm <= 20.0:
+            raise ConfigError(f"spacing must be 0.1..20 mm, got {self.spacing_mm}")
+        for name in ("channels_last", "compile", "augment", "mixed_precision"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name.replace('_', '-')} must be true or false, got {getattr(self, name)!r}")
+
+    def recipe(self) -> dict[str, Any]:
+        """The recipe switches, as recorded in the model card's ``training``."""
+        return {"prediction": self.prediction, "min_snr_gamma": self.min_snr_gamma,
+                "condition_dropout": self.condition_dropout,
+                "contrast_randomisation": self.contrast_randomisation,
+                "contrast_variants": self.contrast_variants if self.contrast_randomisation else 0,
+                "spacing_mm": self.spacing_mm, "crop_size": self.image_size if self.spacing_mm else None,
+                "mask_kind": "head" if self.spacing_mm else "filter",
+                "channels_last": self.channels_last, "compile": self.compile}
