@@ -208,3 +208,20 @@ def test_a_study_killed_mid_run_resumes_where_it_stopped(sources, tmp_path, caps
     assert _translate(sources, "--out", out) == 0
     assert f"{len(NAMES) - len(done)} done, {len(done)} skipped, 0 failed" in capsys.readouterr().out
     assert all((out / name).is_file() and (out / name.replace(".nii.gz", ".json")).is_file() for name in NAMES)
+
+
+def test_torchrun_translates_a_folder_on_two_cpu_processes(sources, tmp_path, one_thread):
+    single = tmp_path / "single"
+    assert _translate(sources, "--out", single) == 0
+    out = tmp_path / "torchrun"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src"), "ZEROSHOT_DISABLE_PLUGINS": "1",
+           "OMP_NUM_THREADS": "1"}
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"):
+        env.pop(name, None)
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          "-m", "zeroshot_core.cli", "-q", "--threads", "1", "translate", str(sources),
+                          "--out", str(out), *FAST], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-1500:]
+    assert "rank 0/2: 2 done" in run.stdout and "rank 1/2: 2 done" in run.stdout, run.stdout
+    for name in NAMES:
+        assert np.array_equal(load_volume(out / name).data, load_volume(single / name).data), name
