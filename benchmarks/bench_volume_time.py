@@ -24,10 +24,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_wholehead import build_validation  # noqa: E402
+from bench_wholehead import build_validation
 
-from zeroshot_core.diffusion.translation import TranslateOptions, run_translation  # noqa: E402
-from zeroshot_core.io.formats import to_volume  # noqa: E402
+from zeroshot_core.diffusion.translation import TranslateOptions, run_translation
+from zeroshot_core.io.formats import to_volume
 
 GOAL_S = 90.0
 

@@ -40,7 +40,11 @@ from zeroshot_core.evaluation.evaluator import evaluate
 from zeroshot_core.evaluation.report import write_report
 from zeroshot_core.imaging.head_mask import head_mask
 from zeroshot_core.imaging.intensity import Normalisation
-from zeroshot_core.imaging.orientation import central_slices, slicing_axis, volume_slices
+from zeroshot_core.imaging.orientation import (
+    central_slices,
+    slicing_axis,
+    volume_slices,
+)
 from zeroshot_core.io.formats import save_volume, to_volume
 from zeroshot_core.io.volume import Volume
 from zeroshot_core.model.store import read_card

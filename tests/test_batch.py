@@ -220,7 +220,7 @@ def test_torchrun_translates_a_folder_on_two_cpu_processes(sources, tmp_path, on
         env.pop(name, None)
     run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                           "-m", "zeroshot_core.cli", "-q", "--threads", "1", "translate", str(sources),
-                          "--out", str(out), *FAST], env=env, capture_output=True, text=True, timeout=300)
+                          "--out", str(out), *FAST], check=False, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-1500:]
     assert "rank 0/2: 2 done" in run.stdout and "rank 1/2: 2 done" in run.stdout, run.stdout
     for name in NAMES:

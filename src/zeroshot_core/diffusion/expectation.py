@@ -14,7 +14,7 @@ translations with seeds ``seed … seed + K - 1`` (the first draw is the ``sampl
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
