@@ -275,8 +275,11 @@ def test_bundled_epsilon_models_still_load_and_run(t1_path):
 
     dirs = bundled_model_dirs()
     assert dirs
+    older_cards = 0
     for directory in dirs:
         card = read_card(directory)
-        assert card.noise_schedule["prediction_type"] == "epsilon" and "prediction" not in card.training
+        assert card.noise_schedule["prediction_type"] == "epsilon"
+        older_cards += "prediction" not in card.training  # written before the recipe switches existed
         volume = api.translate(t1_path, directory, options=TranslateOptions(steps=2, device="cpu", slices=(45,)))
         assert np.isfinite(volume.data).all()
+    assert older_cards >= 1  # t1-contour and t1-none keep the card layout of before the recipe switches
