@@ -28,6 +28,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -38,6 +39,9 @@ from zeroshot_core.model.acceleration import Acceleration
 from zeroshot_core.model.devices import resolve_device
 from zeroshot_core.model.loading import load_model
 from zeroshot_core.samples.sample_data import load_sample
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpu_check import row  # (one table-row writer for the GPU check and this benchmark)
 
 VARIANTS = {
     "plain": Acceleration(),
@@ -72,15 +76,6 @@ def translate_once(volume, model, guidance: str, options: TranslateOptions) -> t
     low, high = model.card.target_intensity["low"], model.card.target_intensity["high"]
     data = np.take(result.volume.data, list(result.slices), axis=result.axis)
     return seconds, (data - low) / (high - low) * 2.0 - 1.0
-
-
-def row(cells: list[str], rows_file: str | None) -> None:
-    """Print a Markdown table row, and append it to ``rows_file`` at once (a later kill keeps it)."""
-    line = "| " + " | ".join(cells) + " |"
-    print(line, flush=True)
-    if rows_file:
-        with open(rows_file, "a") as handle:
-            handle.write(line + "\n")
 
 
 def report(guidance: str, name: str, timing: Timing, plain: Timing, unit: str, rows_file: str | None,

@@ -14,7 +14,7 @@ that ignored its source altogether would agree perfectly, so read it next to the
         --model lmi=src/zeroshot_core/model/bundled/t1-lmi \\
         --model contour=src/zeroshot_core/model/bundled/t1-contour --steps 25
 
-``--model NAME=FOLDER[:cfg=S][:samples=K]`` may repeat. The figure's rows are the PD and
+``--model NAME=FOLDER[:KEY=VALUE...]`` may repeat (keys as in ``bench_wholehead.py``). The figure's rows are the PD and
 the T2 source; its columns the source, each model's translation, and the K-Means labels of
 the first model's translation.
 """
@@ -22,6 +22,7 @@ the first model's translation.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -37,9 +38,13 @@ from zeroshot_core.io.atomic import atomic_write
 from zeroshot_core.io.volume import Volume
 from zeroshot_core.segmentation import segment_translation
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_wholehead import (
+    _model_spec as _spec,  # (the same NAME=FOLDER[:KEY=VALUE] rows)
+)
+
 PIXEL_MM, SLICE_MM = 0.9375, 1.2  # IXI T2/PD acquisition
 MODALITIES = ("PD", "T2")
-SPEC_KEYS = {"cfg": ("cfg_scale", float), "samples": ("samples", int)}
 
 
 def load_slice(folder: Path, modality: str) -> Volume:
@@ -50,24 +55,12 @@ def load_slice(folder: Path, modality: str) -> Volume:
     return Volume(data[:, :, None], affine)
 
 
-def _spec(text: str) -> tuple[str, Path, dict]:
-    name, _, rest = text.partition("=")
-    folder, *options = rest.split(":")
-    overrides = {}
-    for option in options:
-        key, _, value = option.partition("=")
-        if key not in SPEC_KEYS:
-            raise SystemExit(f"--model {text}: unknown key {key!r}; valid: {', '.join(SPEC_KEYS)}")
-        overrides[SPEC_KEYS[key][0]] = SPEC_KEYS[key][1](value)
-    return name, Path(folder), overrides
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/ixi_t2_pd_slice"))
     parser.add_argument("--out", type=Path, default=Path("real_ixi_pd_t2.png"))
     parser.add_argument("--model", action="append", default=[], required=True,
-                        help="NAME=FOLDER[:cfg=S][:samples=K] (repeat)")
+                        help="NAME=FOLDER[:cfg=S:samples=K:steps=N:scheduler=X] (repeat)")
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
@@ -77,7 +70,7 @@ def main() -> None:
     first_labels: dict[str, np.ndarray] = {}
     print("| model | PD→T1 vs T2→T1 label agreement (mean Dice) | seconds per slice |\n|---|---|---|")
     for number, (name, folder, overrides) in enumerate(_spec(t) for t in args.model):
-        options = TranslateOptions(steps=args.steps, device="cpu", axis=2, **overrides)
+        options = TranslateOptions(**{"steps": args.steps, "device": "cpu", "axis": 2, **overrides})
         labels, masks = {}, {}
         started = time.perf_counter()
         for modality, source in sources.items():
