@@ -8,7 +8,7 @@
 # checkpoint in checkpoints/t1-lmi-wholehead (if any) is copied there first, so a new clone
 # continues where the last run stopped. The last two IXI subjects in sorted order (IXI049,
 # IXI051) are held out for the validation of benchmarks/bench_wholehead.py. Save progress
-# back with:  cp OUT/{model.json,model.safetensors,training_state*} checkpoints/t1-lmi-wholehead/ (remove the old files first)
+# back with:  .venv/bin/python scripts/bundle_model.py OUT t1-lmi-wholehead --checkpoint-only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/t1-lmi-wholehead}
