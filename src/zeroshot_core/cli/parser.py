@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     recipe.add_argument("--spacing-mm", type=float, default=None, metavar="MM",
                         help="whole-head mode: resample slices to this pixel spacing and train on random "
                              "--image-size crops (default: pad and resize each slice to --image-size)")
+    recipe.add_argument("--init-from", default=None, metavar="MODEL",
+                        help="fine-tune: start from this model folder's weights (same guidance, prediction and "
+                             "model size; any image size or spacing) instead of a random start")
     recipe.add_argument("--notes", default="", help="free text stored in the model card")
     speed = train.add_argument_group("speed (the same maths; results differ only by float rounding)")
     speed.add_argument("--channels-last", action="store_true",

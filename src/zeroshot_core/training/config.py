@@ -64,6 +64,11 @@ class TrainConfig:
         Native-spacing whole-head mode: slices are resampled in-plane to this pixel
         spacing, masked with the whole-head mask, and each step draws random
         ``image_size`` crops. ``None``: pad to squares and resize (the default).
+    init_from : str or None
+        Fine-tuning: a model folder whose weights start the run (a fresh optimiser, step
+        0) instead of a random initialisation. Its guidance, prediction type, model
+        size and condition channels must be those of this run; its image size and
+        spacing need not be (the UNet is convolutional).
     notes : str
         Free text stored in the model card (e.g. held-out subjects).
     channels_last : bool
@@ -99,6 +104,7 @@ class TrainConfig:
     contrast_randomisation: float = 0.0
     contrast_variants: int = 4
     spacing_mm: float | None = None
+    init_from: str | None = None
     notes: str = ""
     channels_last: bool = False
     compile: bool = False
@@ -130,6 +136,8 @@ class TrainConfig:
             raise ConfigError(f"contrast variants must be >= 1, got {self.contrast_variants}")
         if self.spacing_mm is not None and not 0.1 <= self.spacing_mm <= 20.0:
             raise ConfigError(f"spacing must be 0.1..20 mm, got {self.spacing_mm}")
+        if self.init_from is not None and not str(self.init_from).strip():
+            raise ConfigError("init-from must name a model folder")
         for name in ("channels_last", "compile", "augment", "mixed_precision"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name.replace('_', '-')} must be true or false, got {getattr(self, name)!r}")

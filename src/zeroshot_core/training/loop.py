@@ -43,6 +43,7 @@ from zeroshot_core.training.data import (
     load_training_set,
 )
 from zeroshot_core.training.distributed import Processes, check_global_batch, join
+from zeroshot_core.training.finetune import check_init_from, load_init_weights
 from zeroshot_core.training.speed import prepare
 
 __all__ = ["TrainConfig", "TrainProgress", "train_iter"]
@@ -144,6 +145,10 @@ def train_iter(targets: Sequence[str | os.PathLike], out: str | os.PathLike, con
 def _train(files: list[Path], out: Path, config: TrainConfig, guidance: Any, processes: Processes, resume: bool,
            stop: Callable[[], bool] | None) -> Iterator[TrainProgress]:
     device = processes.device
+    init_card = None
+    if config.init_from is not None and not resume:  # checked before the data are loaded
+        init_card = check_init_from(config.init_from, config.guidance, config.prediction, config.model_size,
+                                    1 + guidance.condition_channels)
     if config.spacing_mm is not None:
         from zeroshot_core.training.native_data import (
             load_native_training_set,
@@ -159,6 +164,8 @@ def _train(files: list[Path], out: Path, config: TrainConfig, guidance: Any, pro
     torch.manual_seed(config.seed)
     unet = build_unet(unet_config(config.model_size, config.image_size, 1 + guidance.condition_channels)).to(device)
     ema = build_unet(unet_config(config.model_size, config.image_size, 1 + guidance.condition_channels)).to(device)
+    init_from = (load_init_weights(config.init_from, init_card, unet) if init_card is not None
+                 else None)
     ema.load_state_dict(unet.state_dict())
     ema.requires_grad_(False)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
@@ -169,6 +176,8 @@ def _train(files: list[Path], out: Path, config: TrainConfig, guidance: Any, pro
     step, wall_before, rng_state = load_state(out, unet, ema, optimizer) if resume else (0, 0.0, None)
     if resume and (old := read_card(out)).guidance != config.guidance:
         raise ModelError(f"{out}: was trained with guidance {old.guidance!r}; resume with --guidance {old.guidance}")
+    if resume:
+        init_from = old.training.get("init_from")
     if resume:  # settings that change what the network computes must not change mid-training
         for key, before_default in (("prediction", "epsilon"), ("spacing_mm", None), ("crop_size", None)):
             before, now = old.training.get(key, before_default), config.recipe()[key]
@@ -203,7 +212,7 @@ def _train(files: list[Path], out: Path, config: TrainConfig, guidance: Any, pro
                       "intensity_quantiles": quantiles,
                       "wall_time_s": round(wall_before + time.perf_counter() - started, 1),
                       "hardware": _hardware(device), "processes": processes.world, "torch": torch.__version__,
-                      **config.recipe()})
+                      "init_from": init_from, **config.recipe()})
 
     def write() -> None:  # the training state first: it alone is what --resume reads
         out.mkdir(parents=True, exist_ok=True)
