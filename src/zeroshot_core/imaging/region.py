@@ -17,6 +17,7 @@ Examples
 from __future__ import annotations
 
 import os
+
 import numpy as np
 
 from zeroshot_core.errors import InputError
@@ -84,6 +85,6 @@ def as_region(region: RegionLike, image: Volume | np.ndarray) -> np.ndarray:
         raise InputError(f"{name}: holds NaN or Inf values; give 0 outside and non-zero inside the region")
     inside = np.asarray(data != 0).reshape(shape)
     if not inside.any():
-        raise InputError(f"{name}: the region is empty (all 0), nothing to segment; "
+        raise InputError(f"{name}: empty region (all 0), nothing to segment; "
                          "give a mask that is non-zero where to segment")
     return inside
