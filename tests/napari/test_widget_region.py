@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from napari_helpers import messages
 
-from napari_zeroshot._layers import layer_transform
+from napari_zeroshot._layers import layer_transform, volume_to_layer_data
 from napari_zeroshot._model_choice import FOLDER
 from napari_zeroshot._qt._controls import SCOPE_SLICE
 from napari_zeroshot._qt._preview import owned_layers
-from napari_zeroshot._results import REGION_ROLE, SEGMENTATION_ROLE, region_name
+from napari_zeroshot._results import REGION_ROLE, SEGMENTATION_ROLE, layer_region, region_name, used_region
 from zeroshot_core import api
 from zeroshot_core.samples.sample_data import load_sample
 
@@ -39,6 +39,17 @@ def _erase(layer, columns: slice) -> None:
     data = np.array(layer.data, copy=True)
     data[..., columns] = 0
     layer.data = data
+
+
+@pytest.mark.parametrize("shape", [(7, 5, 3), (7, 5, 1)])
+def test_layer_region_inverts_the_layer_mapping_in_3d_and_2d(shape):
+    rng = np.random.default_rng(1)
+    mask = rng.random(shape) > 0.5
+    data, _ = volume_to_layer_data(api.Volume(mask.astype(np.float32)), ndim=3 if shape[2] > 1 else 2)
+    np.testing.assert_array_equal(layer_region(data * 3), mask)  # any non-zero value is inside
+    on_slice = used_region(mask, (2,), 0)
+    np.testing.assert_array_equal(on_slice[2], mask[2])
+    assert on_slice.sum() == mask[2].sum() and on_slice is not mask
 
 
 def test_region_layer_is_editable_and_resegmenting_stays_inside_it(docked, tiny_model, qtbot, notifications):
