@@ -7,6 +7,11 @@ header of the source in their metadata (so the writer saves them on the source
 grid). They are marked as the plugin's own: a new run on the same source replaces
 them in place of the old ones, and a user's layer with the same name is never
 touched.
+
+A segmented run also shows the region its labels were worked out in (the filter
+mask on the translated slices) as a Labels layer ``"<source> segmentation region"``
+(1 inside, 0 outside) with the same grid and voxel order, so the user can paint or
+erase it and segment again inside it (:func:`layer_region` maps it back).
 """
 
 from __future__ import annotations
@@ -28,12 +33,18 @@ from zeroshot_core.api import Volume
 
 TRANSLATION_ROLE = "translation"
 SEGMENTATION_ROLE = "segmentation"
+REGION_ROLE = "segmentation region"
 
 
 def result_names(source_name: str, target: str) -> tuple[str, str]:
     """Names of the translation and segmentation layers."""
     base = f"{source_name} → {target}"
     return base, f"{base} labels"
+
+
+def region_name(source_name: str) -> str:
+    """Name of the segmentation region layer of a source."""
+    return f"{source_name} segmentation region"
 
 
 def _metadata(source: Any, volume: Volume, role: str, provenance: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -112,9 +123,9 @@ def show_result(viewer: Any, source: Any, volume: Volume, labels: np.ndarray | N
     -------
     (Image layer, Labels layer or None)
     """
-    from napari.layers import Image, Labels
+    from napari.layers import Image
 
-    image_name, labels_name = result_names(source.name, target)
+    image_name, _ = result_names(source.name, target)
     grid = transform_kwargs(source)
     data, _ = volume_to_layer_data(volume, ndim=source.ndim)
     data = _blank_untranslated(np.asarray(data), slices, axis)
@@ -123,8 +134,101 @@ def show_result(viewer: Any, source: Any, volume: Volume, labels: np.ndarray | N
     image = _replace(viewer, TRANSLATION_ROLE, source.name, image)
     label_layer = None
     if labels is not None:
-        label_data, _ = volume_to_layer_data(volume.with_data(labels), ndim=source.ndim)
-        label_layer = Labels(np.ascontiguousarray(label_data).astype(np.int32), name=labels_name,
-                             opacity=0.5, metadata=_metadata(source, volume, SEGMENTATION_ROLE, provenance), **grid)
-        label_layer = _replace(viewer, SEGMENTATION_ROLE, source.name, label_layer)
+        label_layer = show_labels(viewer, source, volume, labels, target, provenance)
     return image, label_layer
+
+
+def show_labels(viewer: Any, source: Any, volume: Volume, labels: np.ndarray, target: str,
+                provenance: dict[str, Any] | None = None) -> Any:
+    """Add (or replace) the segmentation layer of a translation.
+
+    Parameters
+    ----------
+    viewer, source, volume, target, provenance
+        As :func:`show_result`.
+    labels : ndarray of int, shape (X, Y, Z) of ``volume``
+        The segmentation, in the translation's voxel order.
+
+    Returns
+    -------
+    napari.layers.Labels
+    """
+    from napari.layers import Labels
+
+    data, _ = volume_to_layer_data(volume.with_data(labels), ndim=source.ndim)
+    layer = Labels(np.ascontiguousarray(data).astype(np.int32), name=result_names(source.name, target)[1],
+                   opacity=0.5, metadata=_metadata(source, volume, SEGMENTATION_ROLE, provenance),
+                   **transform_kwargs(source))
+    return _replace(viewer, SEGMENTATION_ROLE, source.name, layer)
+
+
+def used_region(mask: np.ndarray, slices: tuple[int, ...] | None, axis: int | None) -> np.ndarray:
+    """The voxels a translation's segmentation was worked out in: ``mask`` on the translated slices.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (X, Y, Z)
+        The translation's filter mask.
+    slices : tuple of int or None
+        Translated indices along ``axis``; ``None``: all.
+    axis : int or None
+        Volume axis of ``slices``.
+
+    Returns
+    -------
+    ndarray of bool, shape (X, Y, Z) (a new array)
+    """
+    region = np.array(mask, dtype=bool, copy=True)
+    if slices is None or axis is None:
+        return region
+    keep = np.zeros(region.shape[axis], bool)
+    keep[list(slices)] = True
+    np.moveaxis(region, axis, 0)[~keep] = False
+    return region
+
+
+def show_region(viewer: Any, source: Any, volume: Volume, region: np.ndarray,
+                provenance: dict[str, Any] | None = None) -> Any:
+    """Add (or replace) the editable segmentation region layer of a source.
+
+    Parameters
+    ----------
+    viewer, source, provenance
+        As :func:`show_result`.
+    volume : Volume
+        The translation (its grid and voxel order).
+    region : ndarray of bool, shape (X, Y, Z) of ``volume``
+        Where the segmentation was worked out (:func:`used_region`).
+
+    Returns
+    -------
+    napari.layers.Labels
+        Data 1 inside, 0 outside, in the layer order of the translation layers,
+        named :func:`region_name`, drawn as a thin outline over the labels.
+    """
+    from napari.layers import Labels
+    from napari.utils.colormaps import DirectLabelColormap
+
+    data, _ = volume_to_layer_data(volume.with_data(np.asarray(region, np.uint8)), ndim=source.ndim)
+    every_label_yellow = DirectLabelColormap(color_dict={None: "yellow", 0: "transparent"})
+    layer = Labels(np.ascontiguousarray(data, dtype=np.uint8), name=region_name(source.name), opacity=0.9,
+                   colormap=every_label_yellow, metadata=_metadata(source, volume, REGION_ROLE, provenance),
+                   **transform_kwargs(source))
+    layer.contour = 1
+    return _replace(viewer, REGION_ROLE, source.name, layer)
+
+
+def layer_region(data: Any) -> np.ndarray:
+    """A region layer's data back in the translation's voxel order (inverse of :func:`show_region`).
+
+    Parameters
+    ----------
+    data : array-like, shape (Z, Y, X) or (Y, X)
+        Layer data; non-zero is inside.
+
+    Returns
+    -------
+    ndarray of bool, shape (X, Y, Z) (``(X, Y, 1)`` for a 2-D layer)
+    """
+    array = np.asarray(data)
+    return np.transpose(array[None] if array.ndim == 2 else array, (2, 1, 0)) != 0

@@ -29,10 +29,11 @@ from zeroshot_core.diffusion.translation import (
     source_mask,
     translate_iter,
 )
-from zeroshot_core.errors import ZeroshotError
+from zeroshot_core.errors import InputError, ZeroshotError
 from zeroshot_core.imaging.intensity import Normalisation
 from zeroshot_core.imaging.mask import MaskParams, filter_mask
 from zeroshot_core.imaging.orientation import slicing_axis
+from zeroshot_core.imaging.region import RegionLike, as_region
 from zeroshot_core.io.formats import NIFTI_SUFFIXES, check_output_path, check_outputs, load_volume, save_volume
 from zeroshot_core.io.volume import Volume
 from zeroshot_core.model.acceleration import Acceleration
@@ -101,7 +102,7 @@ def train(targets: Sequence[str | os.PathLike], out: str | os.PathLike, config: 
 
 def segment(image: Volume | str | os.PathLike | np.ndarray, model: str | os.PathLike | LoadedModel | None = None,
             segmenter: str = "kmeans", mask: MaskParams | None = None,
-            segmenter_params: Mapping[str, Any] | None = None) -> np.ndarray:
+            segmenter_params: Mapping[str, Any] | None = None, region: RegionLike | None = None) -> np.ndarray:
     """Segment an image of the target modality with a segmenter stored in a model.
 
     Parameters
@@ -124,15 +125,25 @@ def segment(image: Volume | str | os.PathLike | np.ndarray, model: str | os.Path
     segmenter_params : mapping, optional
         Extra keyword arguments of the segmenter factory (besides its fitted
         ``state``); ``None`` passes none.
+    region : ndarray, Volume or path-like, optional
+        Segment inside this region instead of the filter mask (e.g. a brain mask):
+        an array of the image's shape ``(X, Y, Z)`` (``(H, W)`` for a 2-D image), taken
+        on the image's voxel grid, or a :class:`Volume` or image file (NIfTI …) with
+        the image's shape and affine (mm, to within 1e-3). Values other than 0 are
+        inside (a probability map counts wherever it is not 0). Checked before the
+        model is read; never modified. Cannot be combined with ``mask``.
 
     Returns
     -------
-    ndarray of int16, same shape as the image; 0 is background.
+    ndarray of int16, same shape as the image; 0 is background (outside the mask or
+    the region).
 
     Raises
     ------
     InputError
-        If the image is unreadable, non-finite or constant (inside the mask).
+        If the image is unreadable, non-finite or constant (inside the mask); if
+        ``region`` is unreadable, empty, or of another shape or affine than the
+        image, or given together with ``mask``.
     ModelError
         If the model is missing or holds no state for a segmenter that needs fitting.
     PluginError
@@ -140,15 +151,19 @@ def segment(image: Volume | str | os.PathLike | np.ndarray, model: str | os.Path
         ``segmenter_params``.
     """
     volume = as_source_volume(image)
+    if region is not None and mask is not None:
+        raise InputError("give either a region or filter-mask settings (mask), not both; the region replaces "
+                         "the filter mask")
+    chosen = as_region(region, volume) if region is not None else None
     if isinstance(model, LoadedModel):
         card = model.card
     else:
         card = read_card(model if model is not None else default_model_dir(None))
     instance = fitted_segmenter(segmenter, card.segmenters, **dict(segmenter_params or {}))
-    params = MaskParams.resolve(mask, card.mask)
     axis = slicing_axis(volume.affine, volume.data.shape)
-    region = source_mask(volume, axis, params)
-    return segment_slices(volume.data, region, axis, None, instance, card.percentiles)
+    if chosen is None:
+        chosen = source_mask(volume, axis, MaskParams.resolve(mask, card.mask))
+    return segment_slices(volume.data, chosen, axis, None, instance, card.percentiles)
 
 
 def preview(image: np.ndarray, guidance: str = "contour", mask: MaskParams | None = None,

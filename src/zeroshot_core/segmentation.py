@@ -3,7 +3,8 @@
 One rule for every caller (the API, the CLI, the napari widget, evaluation): the
 image is normalised with the model card's percentiles inside the region, the
 segmenter labels the region, and everything outside is background (0). A
-translation is segmented inside the filter mask it was translated with; a partial
+translation is segmented inside the filter mask it was translated with, or inside
+a region the user gives (:func:`zeroshot_core.imaging.region.as_region`); a partial
 translation (some slices) slice by slice, so that the untranslated slices, which
 hold background, neither shift the intensity normalisation nor get labels.
 """
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from zeroshot_core.imaging.intensity import Normalisation
+from zeroshot_core.imaging.region import RegionLike, as_region
 from zeroshot_core.plugins.manager import fitted_segmenter
 
 if TYPE_CHECKING:
@@ -54,37 +56,48 @@ def segment_region(image: np.ndarray, region: np.ndarray, segmenter: Any,
 
 
 def segment_translation(result: "TranslationResult", segmenter: str = "kmeans",
-                        segmenter_params: Mapping[str, Any] | None = None) -> np.ndarray:
+                        segmenter_params: Mapping[str, Any] | None = None,
+                        region: RegionLike | None = None) -> np.ndarray:
     """Segment the translated slices of a translation with the model's fitted segmenter.
 
     Parameters
     ----------
     result : TranslationResult
         From :func:`zeroshot_core.diffusion.translation.translate_iter`; its filter
-        ``mask`` is the region, its model card supplies the segmenter state and the
-        normalisation percentiles.
+        ``mask`` is the region unless ``region`` is given, its model card supplies
+        the segmenter state and the normalisation percentiles.
     segmenter : str
         Registered segmenter name.
     segmenter_params : mapping, optional
         Parameters for the segmenter's factory.
+    region : ndarray, Volume or path-like, optional
+        Where to segment instead of the filter mask: an array of shape
+        ``result.volume.data.shape`` (X, Y, Z) on the translation's voxel grid, or a
+        Volume or image file with the translation's shape and affine (mm). Non-zero
+        values are inside; the region is not modified. Labels stay 0 on the slices
+        that were not translated.
 
     Returns
     -------
     ndarray of int16, shape of ``result.volume.data``
-        Labels on the translated slices, 0 elsewhere. A whole-volume translation is
-        segmented as one volume; a partial one slice by slice.
+        Labels on the translated slices inside the region, 0 elsewhere. A
+        whole-volume translation is segmented as one volume; a partial one slice by
+        slice.
 
     Raises
     ------
+    InputError
+        If ``region`` has another shape or affine, is unreadable or empty, or the
+        translation is constant inside it.
     ModelError
         If the model holds no state for a segmenter that needs fitting.
     PluginError
         If the segmenter is unknown.
     """
+    chosen = np.asarray(result.mask, bool) if region is None else as_region(region, result.volume)
     card = result.model.card
     instance = fitted_segmenter(segmenter, card.segmenters, **dict(segmenter_params or {}))
-    return segment_slices(result.volume.data, np.asarray(result.mask, bool), result.axis, result.slices,
-                          instance, card.percentiles)
+    return segment_slices(result.volume.data, chosen, result.axis, result.slices, instance, card.percentiles)
 
 
 def segment_slices(image: np.ndarray, region: np.ndarray, axis: int, slices: Sequence[int] | None,

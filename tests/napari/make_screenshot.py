@@ -6,6 +6,9 @@
 * ``docs/images/napari_whole_head.png`` (docs/napari.md), with ``--head FILE``: a
   whole-head scan opened through the plugin with the widget docked and the mask
   preview on (e.g. a sagittally stored IXI T1).
+* ``docs/images/napari_region.png`` (docs/napari.md): the same run with its
+  *segmentation region* layer with its anterior third erased and the slice re-segmented
+  inside it.
 * ``docs/images/napari_tooltips.png`` (docs/napari.md), with ``--head FILE``: the same
   scan with the advanced settings unfolded and the tooltip of a control showing (the
   screen is grabbed, so the tooltip's own window is in the picture).
@@ -124,6 +127,40 @@ def translation_shot(model: str | None) -> Path:
     return out
 
 
+def region_shot(model: str | None) -> Path:
+    """The tilted phantom after a current-slice run, its region trimmed and the slice re-segmented."""
+    from napari_zeroshot._model_choice import FOLDER
+    from napari_zeroshot._qt._preview import GUIDANCE_ROLE, MASK_ROLE, owned_layers
+    from napari_zeroshot._results import REGION_ROLE
+
+    with tempfile.TemporaryDirectory() as tmp:
+        viewer, source, widget, app = _viewer_with_widget(tilted_pd(Path(tmp)))
+        if model:
+            widget.model.value = FOLDER
+            widget.model_folder.value = Path(model)
+        viewer.dims.set_point(0, source.data_to_world((SLICE, 0, 0))[0])
+        widget.sampling.steps.value = 25
+        _wait(app, lambda: len(viewer.layers) >= 3, timeout=60)
+        run = widget.start()
+        _wait(app, lambda: not run.running)
+        for layer in owned_layers(viewer, MASK_ROLE) + owned_layers(viewer, GUIDANCE_ROLE) + [source]:
+            layer.visible = False
+        [region] = owned_layers(viewer, REGION_ROLE)
+        data = np.array(region.data, copy=True)  # what the eraser does: the anterior third goes
+        [plane] = widget.regions.segmented(source.name).result.slices  # axial: the layer's first axis
+        rows = np.flatnonzero(data[plane].any(axis=1))
+        data[plane, rows[0] + 2 * (rows[-1] - rows[0]) // 3:] = 0
+        region.data = data
+        widget.regions.resegment()
+        viewer.layers.selection.active = region
+        region.mode = "erase"
+        _settle(app)
+        viewer.reset_view()
+        out = _save(viewer, app, "napari_region.png")
+        viewer.close()
+    return out
+
+
 def _head_viewer(head: Path, advanced: bool = False):
     """A whole-head scan opened through the plugin at a slice above the orbits, preview on."""
     viewer, source, widget, app = _viewer_with_widget(head)
@@ -173,6 +210,7 @@ def main() -> None:
     parser.add_argument("--head", type=Path, help="a whole-head NIfTI scan for napari_whole_head.png")
     args = parser.parse_args()
     print(translation_shot(args.model))
+    print(region_shot(args.model))
     if args.head is not None:
         print(whole_head_shot(args.head))
         print(tooltip_shot(args.head))

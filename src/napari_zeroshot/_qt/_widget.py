@@ -10,7 +10,8 @@ its segmentation as layers on the source grid. Everything goes through
 * :mod:`._model_choice` – bundled model or folder, and its card
 * :mod:`._preview` – live mask / guidance preview layers
 * :mod:`._worker` – the thread worker, progress and cancellation
-* :mod:`._results` – translation and segmentation layers
+* :mod:`._results` – translation, segmentation and segmentation region layers
+* :mod:`._region` – re-segmenting inside the (edited) region layer
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from napari_zeroshot._qt._controls import (
     wrap,
 )
 from napari_zeroshot._qt._preview import PreviewController
+from napari_zeroshot._qt._region import RegionControls
 from napari_zeroshot._qt._worker import TranslationRun
 from napari_zeroshot._results import show_result
 from zeroshot_core import api
@@ -90,6 +92,8 @@ class TranslationWidget(Container):
     mask : MaskControls
     sampling : SamplingControls
     run_button, cancel_button, progress, status : magicgui widgets
+    regions : RegionControls
+        The "Re-segment in region" button and the segmented runs it works on.
     run : TranslationRun or None
         The run in progress (or the last one).
     """
@@ -135,13 +139,15 @@ class TranslationWidget(Container):
         self.activity: activity_progress | None = None  # the run's bar in napari's activity dock
         self._previewer = PreviewController(napari_viewer, self._preview_source, self._preview_settings,
                                             self._report_preview, parent=self.native)
+        self.regions = RegionControls(napari_viewer, lambda: self.source.value,
+                                      lambda text: setattr(self.status, "value", text))
         self.extend([heading("Input"), self.source, self.model, self.model_folder, self.model_info,
                      self.guidance, self.segmenter, heading("Filter mask"), *self.mask.widgets, self.preview,
                      self.preview_status,
                      heading("Sampling"), *self.sampling.widgets, self.show_advanced, self.restore_button,
                      Container(widgets=[self.run_button, self.cancel_button], layout="horizontal",
                                labels=False, label=""),
-                     self.progress, self.status])
+                     self.progress, self.status, self.regions.button])
         self._connect()
         self._on_advanced(False)
         self._view = RadiologicalView(napari_viewer)  # anterior up, patient's right on the left
@@ -337,6 +343,8 @@ class TranslationWidget(Container):
         record = api.translation_provenance(result, request.options, path)
         show_result(self.viewer, source, result.volume, output.labels, target, result.slices, result.axis,
                     provenance=record)
+        if output.labels is not None:
+            self.regions.show(source, result, request.segmenter, record)
         if source.ndim == 3 and len(result.slices) == 1:
             show_plane(source, self.viewer.dims, Plane(2 - result.axis, result.slices[0]))
         self.progress.value = _PROGRESS_MAX

@@ -175,6 +175,9 @@ def translate_file(args: argparse.Namespace, options, source_path, source, paths
 def cmd_segment(args: argparse.Namespace) -> int:
     from zeroshot_core.batch import is_many
 
+    region = getattr(args, "region", None)
+    if region is not None:
+        _check_region_options(args)
     if is_many(args.image):
         from zeroshot_core.cli.batch_commands import segment_many
 
@@ -182,11 +185,28 @@ def cmd_segment(args: argparse.Namespace) -> int:
     from zeroshot_core.api import check_outputs
 
     image_path = args.image[0]
-    check_outputs({"--out": args.out}, image_path)
+    check_outputs({"--out": args.out}, image_path, region)
     image = _load_source(image_path)
-    out = check_outputs({"--out": args.out}, image_path, shape=image.data.shape)["--out"]
+    out = check_outputs({"--out": args.out}, image_path, region, shape=image.data.shape)["--out"]
     segment_file(args, image, out)
     return 0
+
+
+def _check_region_options(args: argparse.Namespace) -> None:
+    """Refuse ``--region`` with several inputs (one mask fits one grid) or with mask settings.
+
+    Raises
+    ------
+    InputError
+    """
+    from zeroshot_core.batch import is_many
+    from zeroshot_core.errors import InputError
+
+    if is_many(args.image):
+        raise InputError("--region takes one image (a mask fits one grid); segment the images one at a time, "
+                         "each with its own --region")
+    if _mask_params(args) is not None:
+        raise InputError("--region replaces the filter mask; drop --custom-mask and the --mask-* options")
 
 
 def segment_file(args: argparse.Namespace, image, out) -> None:
@@ -199,7 +219,9 @@ def segment_file(args: argparse.Namespace, image, out) -> None:
     """
     from zeroshot_core.api import save_volume, segment
 
-    labels = segment(image, args.model, args.segmenter, _mask_params(args))
+    region = getattr(args, "region", None)
+    mask = None if region is not None else _mask_params(args)
+    labels = segment(image, args.model, args.segmenter, mask, region=region)
     save_volume(image.with_data(labels), out, dtype="int16", description=f"zeroshot labels ({args.segmenter})",
                 labels=True)
     print(f"segmentation ({args.segmenter}) written to {out}")

@@ -154,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--model", help="model folder holding the fitted segmenter (default: bundled)")
     seg.add_argument("--segmenter", default="kmeans", help=SEGMENTER_HELP)
     seg.add_argument("--custom-mask", action="store_true", help="use the --mask-* options instead of the model's")
+    seg.add_argument("--region", metavar="MASK",
+                     help="segment only inside this mask (e.g. a brain mask; non-zero voxels are inside) instead of "
+                          "the filter mask: a NIfTI on the image's grid (same shape and affine); one image only")
     _add_mask_options(seg)
     _add_batch_options(seg)
     seg.set_defaults(func=commands.cmd_segment)
