@@ -57,7 +57,7 @@ def test_card_summary_tells_whole_head_from_brain_only():
     base = {"target_modality": "T1", "guidance": "lmi", "model_size": "tiny", "image_size": 32}
     head = card_summary({**base, "training": {"files": ["a_T1w.nii.gz"], "spacing_mm": 1.5, "mask_kind": "head",
                                                "slices": 5, "steps": 10, "batch_size": 2}})
-    assert "spacing: 1.5 mm crops (whole-head mode)" in head and "anatomy: whole head" in head
+    assert "spacing: 1.5 mm crops (native-spacing mode)" in head and "anatomy: whole head" in head
     brain = card_summary({**base, "training": {"files": ["a_brain.nii.gz", "b_brain.nii.gz"], "slices": 5}})
     assert any(line.startswith("anatomy: brain only") for line in brain)
     other = card_summary({**base, "training": {"files": ["a.nii.gz"]}})

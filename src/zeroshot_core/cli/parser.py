@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     recipe.add_argument("--contrast-variants", type=int, default=4, metavar="N",
                         help="randomised guides precomputed per slice (default 4)")
     recipe.add_argument("--spacing-mm", type=float, default=None, metavar="MM",
-                        help="whole-head mode: resample slices to this pixel spacing and train on random "
+                        help="native-spacing mode: resample slices to this pixel spacing and train on random "
                              "--image-size crops (default: pad and resize each slice to --image-size)")
     recipe.add_argument("--init-from", default=None, metavar="MODEL",
                         help="fine-tune: start from this model folder's weights (same guidance, prediction and "

@@ -22,6 +22,7 @@ from zeroshot_core.imaging.orientation import Reorientation
 from zeroshot_core.imaging.spacing import inplane_spacing, pad_to, padded_shape, resample_slices, resampled_shape
 from zeroshot_core.io.volume import Volume
 from zeroshot_core.model.store import ModelCard
+from zeroshot_core.model.summary import training_anatomy
 
 
 def check_cfg(card: ModelCard, cfg_scale: float, path: Path | str = "the model") -> None:
@@ -85,7 +86,10 @@ class NativeGrid:
     factor : int
         Down-sampling factor of the UNet (work shapes are multiples of it).
     head : bool
-        The model was trained with the whole-head mask.
+        The model was trained on whole heads with the whole-head mask; ``False`` for a
+        native-spacing model trained on skull-stripped brains, whose sources get the
+        filter mask like a pad-and-resize model's (a whole-head mask lets scalp and fat
+        into the intensity normalisation and the guide).
     """
 
     spacing_mm: float
@@ -102,10 +106,10 @@ class NativeGrid:
         reorient = Reorientation.for_affine(volume.affine, volume.data.shape)
         factor = 2 ** (len(card.unet["block_out_channels"]) - 1)
         return cls(float(spacing_mm), inplane_spacing(volume.spacing, reorient, axis), factor,
-                   card.training.get("mask_kind") == "head")
+                   card.training.get("mask_kind") == "head" and training_anatomy(card.training) != "brain")
 
     def mask(self, volume: Volume, axis: int, params: MaskParams) -> np.ndarray:
-        """The source mask: whole head for whole-head models (all true with the mask off)."""
+        """The source mask: whole head for whole-head models, else the filter mask (all true with the mask off)."""
         if not params.enabled:
             return np.ones(volume.data.shape, bool)
         if self.head:

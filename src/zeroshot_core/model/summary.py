@@ -6,14 +6,16 @@ from typing import Any, Mapping
 
 
 def training_anatomy(training: Mapping[str, Any] | None) -> str | None:
-    """``"head"`` (whole-head mode), ``"brain"`` (every training file is a ``*brain*``
-    skull-stripped image) or ``None`` (not known) from a card's ``training`` record."""
+    """``"brain"`` (every training file is a ``*brain*`` skull-stripped image), ``"head"``
+    (native-spacing mode on other images: whole heads) or ``None`` (not known) from a card's
+    ``training`` record. The files decide first: a native-spacing model trained on
+    skull-stripped brains has seen brains only, whatever its mask."""
     training = training or {}
     files = [str(f).lower() for f in training.get("files", [])]
-    if training.get("spacing_mm") or training.get("mask_kind") == "head":
-        return "head"
     if files and all("brain" in f for f in files):
         return "brain"
+    if training.get("spacing_mm") or training.get("mask_kind") == "head":
+        return "head"
     return None
 
 
@@ -36,7 +38,7 @@ def card_summary(card: Mapping[str, Any]) -> list[str]:
     -------
     list of str
         ``target``, ``guidance``, ``network`` (size and slice size), ``spacing``
-        (fixed mm of whole-head models, or "slices resized"), ``training data`` (files,
+        (fixed mm of native-spacing models, or "slices resized"), ``training data`` (files,
         slices, licence), ``anatomy`` (whole head / brain only), ``trained`` (steps,
         batch, wall time) and ``notes`` when the card has them.
 
@@ -52,7 +54,7 @@ def card_summary(card: Mapping[str, Any]) -> list[str]:
     lines = [f"target: {card.get('target_modality', '?')}",
              f"guidance: {card.get('guidance', '?')}",
              f"network: {card.get('model_size', '?')} UNet on {card.get('image_size', '?')} px slices",
-             f"spacing: {spacing} mm crops (whole-head mode)" if spacing
+             f"spacing: {spacing} mm crops (native-spacing mode)" if spacing
              else "spacing: none fixed (each slice is padded and resized to the network size)"]
     if files:
         shown = ", ".join(files[:2]) + (f", … ({len(files)} files)" if len(files) > 2 else "")

@@ -61,7 +61,7 @@ class TrainConfig:
     contrast_variants : int
         Randomised guides precomputed per slice at load time.
     spacing_mm : float or None
-        Native-spacing whole-head mode: slices are resampled in-plane to this pixel
+        Native-spacing mode: slices are resampled in-plane to this pixel
         spacing, masked with the whole-head mask, and each step draws random
         ``image_size`` crops. ``None``: pad to squares and resize (the default).
     init_from : str or None
