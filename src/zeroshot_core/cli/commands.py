@@ -32,6 +32,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         target_modality=args.target_modality, segmenters=tuple(args.segmenters.split(",")) if args.segmenters else (),
         prediction=args.prediction, min_snr_gamma=args.min_snr_gamma, condition_dropout=args.condition_dropout,
         contrast_randomisation=args.contrast_randomisation, contrast_variants=args.contrast_variants,
+        guide_noise=args.guide_noise,
         spacing_mm=args.spacing_mm, init_from=args.init_from, notes=args.notes, channels_last=args.channels_last, compile=args.compile)
     part = shard_from_env()
     if part.world > 1:

@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "it looks like one from another modality (e.g. 0.8; default 0)")
     recipe.add_argument("--contrast-variants", type=int, default=4, metavar="N",
                         help="randomised guides precomputed per slice (default 4)")
+    recipe.add_argument("--guide-noise", type=float, default=0.0, metavar="STD",
+                        help="Rician noise of random strength up to STD ([0, 1] units) on each training guide's "
+                             "reference, so that noisy sources (PD) guide by anatomy (e.g. 0.1; default 0)")
     recipe.add_argument("--spacing-mm", type=float, default=None, metavar="MM",
                         help="native-spacing mode: resample slices to this pixel spacing and train on random "
                              "--image-size crops (default: pad and resize each slice to --image-size)")

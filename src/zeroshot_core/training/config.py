@@ -60,6 +60,13 @@ class TrainConfig:
         computed from a randomly re-contrasted T1 slice (:mod:`zeroshot_core.model.prediction`).
     contrast_variants : int
         Randomised guides precomputed per slice at load time.
+    guide_noise : float
+        Largest standard deviation (``[0, 1]`` intensity units) of the Rician noise put
+        on each sample's guide reference, drawn uniformly per sample
+        (:func:`zeroshot_core.training.contrast.noisy_reference`); 0 turns it off.
+        Noisy sources (PD-weighted MRI) then steer the network by their anatomy, not
+        their noise. Only guidances computed from the reference at each step (``lmi``)
+        see it; precomputed static channels do not.
     spacing_mm : float or None
         Native-spacing mode: slices are resampled in-plane to this pixel
         spacing, masked with the whole-head mask, and each step draws random
@@ -103,6 +110,7 @@ class TrainConfig:
     condition_dropout: float = 0.0
     contrast_randomisation: float = 0.0
     contrast_variants: int = 4
+    guide_noise: float = 0.0
     spacing_mm: float | None = None
     init_from: str | None = None
     notes: str = ""
@@ -132,6 +140,8 @@ class TrainConfig:
         for name in ("condition_dropout", "contrast_randomisation"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{name.replace('_', '-')} must be in [0, 1), got {getattr(self, name)}")
+        if not 0.0 <= self.guide_noise <= 0.5:
+            raise ConfigError(f"guide noise must be in [0, 0.5], got {self.guide_noise}")
         if self.contrast_variants < 1:
             raise ConfigError(f"contrast variants must be >= 1, got {self.contrast_variants}")
         if self.spacing_mm is not None and not 0.1 <= self.spacing_mm <= 20.0:
@@ -148,6 +158,7 @@ class TrainConfig:
                 "condition_dropout": self.condition_dropout,
                 "contrast_randomisation": self.contrast_randomisation,
                 "contrast_variants": self.contrast_variants if self.contrast_randomisation else 0,
+                "guide_noise": self.guide_noise,
                 "spacing_mm": self.spacing_mm, "crop_size": self.image_size if self.spacing_mm else None,
                 "mask_kind": "head" if self.spacing_mm else "filter",
                 "channels_last": self.channels_last, "compile": self.compile}

@@ -161,3 +161,49 @@ def pick_guides(images: torch.Tensor, variants: torch.Tensor | None, index: torc
     which = torch.randint(0, variants.shape[1], (len(index),), generator=generator)
     chosen = variants[index.cpu(), which].to(guides.device)
     return torch.where(use.to(guides.device)[:, None, None, None], chosen, guides)
+
+
+def draw_guide_noise(shape: torch.Size | tuple[int, ...], max_std: float, generator: torch.Generator
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The random draws of :func:`noisy_reference` for a global batch (CPU generator).
+
+    Returns
+    -------
+    std : Tensor (B,)
+        Noise standard deviation per sample, uniform in ``[0, max_std]`` (``[0, 1]`` units).
+    real, imaginary : Tensor, ``shape``
+        Standard normal fields.
+    """
+    std = torch.rand(shape[0], generator=generator) * max_std
+    return std, torch.randn(shape, generator=generator), torch.randn(shape, generator=generator)
+
+
+def noisy_reference(reference: torch.Tensor, std: torch.Tensor, real: torch.Tensor, imaginary: torch.Tensor
+                    ) -> torch.Tensor:
+    """Rician noise on a guide's reference image, inside the object only (guide-noise augmentation).
+
+    A source scan is noisier, relative to its tissue contrast, than the T1 images a model
+    is trained on (PD-weighted MRI above all). Training the network on references with
+    noise of random strength teaches it to follow the anatomy of a guide, not its noise.
+    On ``y = (reference + 1) / 2`` in ``[0, 1]``, the noisy magnitude is
+    ``sqrt((y + s·n1)² + (s·n2)²)`` (Gudbjartsson & Patz 1995); it is mapped back to
+    ``[-1, 1]`` and clipped. The background (``-1``) stays ``-1``.
+
+    Parameters
+    ----------
+    reference : Tensor (B, 1, H, W)
+        Normalised reference images in ``[-1, 1]``, background ``-1``.
+    std : Tensor (B,)
+        Noise standard deviation per sample, in ``[0, 1]`` units (0 leaves a sample as it is).
+    real, imaginary : Tensor (B, 1, H, W)
+        Standard normal fields ``n1``, ``n2`` (drawn by :func:`draw_guide_noise`).
+
+    Returns
+    -------
+    Tensor (B, 1, H, W)
+    """
+    s = std.to(reference.device, reference.dtype)[:, None, None, None]
+    y = (reference + 1.0) / 2.0
+    noisy = torch.sqrt((y + s * real.to(reference.device)).square() + (s * imaginary.to(reference.device)).square())
+    inside = reference > -1.0 + 1e-4
+    return torch.where(inside, (noisy * 2.0 - 1.0).clamp(-1.0, 1.0), reference)

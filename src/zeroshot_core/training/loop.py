@@ -35,7 +35,7 @@ from zeroshot_core.plugins.manager import guidance_registry, segmenter_registry
 from zeroshot_core.processes import shard_from_env
 from zeroshot_core.training.checkpoint import STATE_JSON, load_state, save_state
 from zeroshot_core.training.config import TrainConfig
-from zeroshot_core.training.contrast import guide_variants, pick_guides
+from zeroshot_core.training.contrast import draw_guide_noise, guide_variants, noisy_reference, pick_guides
 from zeroshot_core.training.data import (
     TrainingSet,
     augment,
@@ -235,8 +235,12 @@ def _train(files: list[Path], out: Path, config: TrainConfig, guidance: Any, pro
         t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (batch.shape[0],), generator=generator)
         keep = (torch.rand(batch.shape[0], generator=generator) >= config.condition_dropout
                 if config.condition_dropout > 0 else None)
+        guide_noise = (draw_guide_noise(batch[:, :1].shape, config.guide_noise, generator)
+                       if config.guide_noise > 0 else None)
         batch, noise, t = batch[mine], noise[mine], t[mine].to(device)  # the draws were global; the work is not
         x0, reference, static = batch[:, :1], batch[:, 1:2], batch[:, 2:]
+        if guide_noise is not None:
+            reference = noisy_reference(reference, *(draw[mine] for draw in guide_noise))
         a = alphas[t].sqrt()[:, None, None, None]
         s = (1 - alphas[t]).sqrt()[:, None, None, None]
         x_t = a * x0 + s * noise
