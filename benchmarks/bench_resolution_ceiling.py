@@ -18,22 +18,22 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_wholehead import build_validation, fit_kmeans  # noqa: E402
+from bench_wholehead import build_validation, fit_kmeans
 
-from zeroshot_core.diffusion.translation import TranslateOptions  # noqa: E402
-from zeroshot_core.evaluation.evaluator import evaluate  # noqa: E402
-from zeroshot_core.imaging.orientation import central_slices, slicing_axis  # noqa: E402
-from zeroshot_core.imaging.resize import from_model_size, to_model_size  # noqa: E402
-from zeroshot_core.imaging.spacing import resample_slices, resampled_shape  # noqa: E402
-from zeroshot_core.io.formats import to_volume  # noqa: E402
-from zeroshot_core.io.volume import Volume  # noqa: E402
+from zeroshot_core.diffusion.translation import TranslateOptions
+from zeroshot_core.evaluation.evaluator import evaluate
+from zeroshot_core.imaging.orientation import central_slices, slicing_axis
+from zeroshot_core.imaging.resize import from_model_size, to_model_size
+from zeroshot_core.imaging.spacing import resample_slices, resampled_shape
+from zeroshot_core.io.formats import to_volume
+from zeroshot_core.io.volume import Volume
 
 
 def round_trips(spacing: tuple[float, float], sizes: list[int], spacings: list[float]

@@ -58,7 +58,7 @@ def test_resuming_a_fine_tuned_run_keeps_its_origin(tiny_lmi_resized, ixi_t1_fil
                                           ({"model_size": "small"}, "model size")])
 def test_an_incompatible_model_is_refused_before_the_data_load(tiny_lmi_resized, ixi_t1_files, tmp_path,
                                                                monkeypatch, change, word):
-    import zeroshot_core.training.loop as loop
+    from zeroshot_core.training import loop
 
     def no_load(*args, **kwargs):
         raise AssertionError("the data were loaded before the model was checked")

@@ -35,7 +35,12 @@ from zeroshot_core.plugins.manager import guidance_registry, segmenter_registry
 from zeroshot_core.processes import shard_from_env
 from zeroshot_core.training.checkpoint import STATE_JSON, load_state, save_state
 from zeroshot_core.training.config import TrainConfig
-from zeroshot_core.training.contrast import draw_guide_noise, guide_variants, noisy_reference, pick_guides
+from zeroshot_core.training.contrast import (
+    draw_guide_noise,
+    guide_variants,
+    noisy_reference,
+    pick_guides,
+)
 from zeroshot_core.training.data import (
     TrainingSet,
     augment,
