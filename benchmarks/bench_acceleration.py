@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from zeroshot_core.diffusion.translation import TranslateOptions, run_translation
+from zeroshot_core.diffusion.running import run_translation
+from zeroshot_core.diffusion.translation import TranslateOptions
 from zeroshot_core.imaging.orientation import central_slices, slicing_axis
 from zeroshot_core.model.acceleration import Acceleration
 from zeroshot_core.model.devices import resolve_device

@@ -26,7 +26,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_wholehead import build_validation
 
-from zeroshot_core.diffusion.translation import TranslateOptions, run_translation
+from zeroshot_core.diffusion.running import run_translation
+from zeroshot_core.diffusion.translation import TranslateOptions
 from zeroshot_core.io.formats import to_volume
 
 GOAL_S = 90.0

@@ -31,7 +31,8 @@ import numpy as np
 import scipy.io
 import torch
 
-from zeroshot_core.diffusion.translation import TranslateOptions, run_translation
+from zeroshot_core.diffusion.running import run_translation
+from zeroshot_core.diffusion.translation import TranslateOptions
 from zeroshot_core.evaluation.metrics import dice
 from zeroshot_core.evaluation.report import _colour, _draw_text, _grey
 from zeroshot_core.io.atomic import atomic_write

@@ -9,7 +9,8 @@ import pytest
 
 from zeroshot_core.cli import build_parser, commands, main
 from zeroshot_core.cli.options import _mask_params
-from zeroshot_core.diffusion.translation import TranslateOptions, run_translation
+from zeroshot_core.diffusion.running import run_translation
+from zeroshot_core.diffusion.translation import TranslateOptions
 from zeroshot_core.imaging.mask import MaskParams, source_mask
 from zeroshot_core.io.formats import load_volume
 from zeroshot_core.model.loading import load_model

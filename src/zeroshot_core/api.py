@@ -18,14 +18,18 @@ import numpy as np
 from zeroshot_core.choices import DEVICE_NAMES, SCHEDULER_NAMES
 from zeroshot_core.diffusion.consistency import ConsistencyParams
 from zeroshot_core.diffusion.domain import translation_warnings
-from zeroshot_core.diffusion.provenance import descrip, sidecar_path, translation_provenance, write_provenance
+from zeroshot_core.diffusion.provenance import (
+    descrip,
+    sidecar_path,
+    translation_provenance,
+    write_provenance,
+)
+from zeroshot_core.diffusion.running import progress_then_result, run_translation
 from zeroshot_core.diffusion.translation import (
     Progress,
     TranslateOptions,
     TranslationResult,
     as_source_volume,
-    progress_then_result,
-    run_translation,
     source_mask,
     translate_iter,
 )
@@ -34,13 +38,28 @@ from zeroshot_core.imaging.intensity import Normalisation
 from zeroshot_core.imaging.mask import MaskParams, filter_mask
 from zeroshot_core.imaging.orientation import slicing_axis
 from zeroshot_core.imaging.region import RegionLike, as_region
-from zeroshot_core.io.formats import NIFTI_SUFFIXES, check_output_path, check_outputs, load_volume, save_volume
+from zeroshot_core.io.formats import (
+    NIFTI_SUFFIXES,
+    check_output_path,
+    check_outputs,
+    load_volume,
+    save_volume,
+)
 from zeroshot_core.io.volume import Volume
 from zeroshot_core.model.acceleration import Acceleration
-from zeroshot_core.model.loading import LoadedModel, bundled_model_dirs, default_model_dir, load_model
+from zeroshot_core.model.loading import (
+    LoadedModel,
+    bundled_model_dirs,
+    default_model_dir,
+    load_model,
+)
 from zeroshot_core.model.store import read_card
 from zeroshot_core.model.summary import card_summary, training_anatomy
-from zeroshot_core.plugins.manager import fitted_segmenter, guidance_registry, segmenter_registry
+from zeroshot_core.plugins.manager import (
+    fitted_segmenter,
+    guidance_registry,
+    segmenter_registry,
+)
 from zeroshot_core.samples.sample_data import load_sample
 from zeroshot_core.segmentation import segment_slices, segment_translation
 from zeroshot_core.training.loop import TrainConfig, TrainProgress, train_iter

@@ -23,6 +23,12 @@ SCHEDULER_NAMES: dict[str, str] = {
 }
 """Sampler name → one-line description (diffusers schedulers)."""
 
+DENOISE_METHODS: dict[str, str] = {
+    "off": "the source as it is",
+    "nlm": "non-local means, in-plane, noise estimated per slice",
+}
+"""Denoising of a source before it guides (:mod:`zeroshot_core.imaging.denoise`)."""
+
 BASELINES: tuple[str, ...] = ("identity", "histmatch", "shape")
 """Classical evaluation methods that need no model."""
 

@@ -7,7 +7,14 @@ import json
 import sys
 from typing import Any, Sequence
 
-from zeroshot_core.choices import AUTOCAST_NAMES, BUILTIN_GUIDANCES, BUILTIN_SEGMENTERS, DEVICE_NAMES, SCHEDULER_NAMES
+from zeroshot_core.choices import (
+    AUTOCAST_NAMES,
+    BUILTIN_GUIDANCES,
+    BUILTIN_SEGMENTERS,
+    DENOISE_METHODS,
+    DEVICE_NAMES,
+    SCHEDULER_NAMES,
+)
 from zeroshot_core.errors import ConfigError
 
 GUIDANCE_HELP = (f"guidance strategy: {', '.join(BUILTIN_GUIDANCES)}, or a plugin's "
@@ -70,6 +77,9 @@ def _add_sampling_options(parser: argparse.ArgumentParser, steps: int) -> None:
     parser.add_argument("--samples", type=int, default=1, metavar="K",
                         help="draws averaged per slice (default 1): the mean of K samples estimates the "
                              "expected image, smoother for segmenters; costs K times the time")
+    parser.add_argument("--denoise", default="off", choices=tuple(DENOISE_METHODS),
+                        help="denoise the source in-plane before it guides: nlm = non-local means, noise "
+                             "estimated per slice (for noisy sources such as PD; default off)")
 
 
 def _add_acceleration_options(parser: argparse.ArgumentParser) -> None:

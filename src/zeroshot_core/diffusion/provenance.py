@@ -99,6 +99,7 @@ def translation_provenance(result: Any, options: Any, source: str | os.PathLike 
         "batch_size": options.batch_size,
         "cfg_scale": options.cfg_scale,
         "samples": options.samples,
+        "denoise": options.denoise,
         "acceleration": _plain(options.acceleration),
         "consistency": _plain(options.consistency),
         "mask": _plain(result.mask_params if result.mask_params is not None else options.mask),

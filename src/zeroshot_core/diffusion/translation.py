@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import torch
 
-from zeroshot_core.choices import SCHEDULER_NAMES
+from zeroshot_core.choices import DENOISE_METHODS, SCHEDULER_NAMES
 from zeroshot_core.diffusion.consistency import ConsistencyParams, select_candidate
-from zeroshot_core.diffusion.expectation import mean_of_samples, repeat_for_samples, sample_noise
+from zeroshot_core.diffusion.expectation import (
+    mean_of_samples,
+    repeat_for_samples,
+    sample_noise,
+)
 from zeroshot_core.diffusion.memory import halve_batch
 from zeroshot_core.diffusion.native_grid import NativeGrid, check_cfg
 from zeroshot_core.diffusion.sampling import sample_progressive
@@ -26,9 +30,15 @@ from zeroshot_core.diffusion.selection import source_name as _name
 from zeroshot_core.diffusion.selection import span as _span
 from zeroshot_core.errors import ConfigError, InputError, ModelError, ZeroshotError
 from zeroshot_core.guidance.base import Guidance
+from zeroshot_core.imaging.denoise import denoise_volume
 from zeroshot_core.imaging.intensity import Normalisation
 from zeroshot_core.imaging.mask import MaskParams, source_mask
-from zeroshot_core.imaging.orientation import Reorientation, slicing_axis, stack_slices, volume_slices
+from zeroshot_core.imaging.orientation import (
+    Reorientation,
+    slicing_axis,
+    stack_slices,
+    volume_slices,
+)
 from zeroshot_core.imaging.resize import from_model_size, to_model_size
 from zeroshot_core.io.formats import to_volume
 from zeroshot_core.io.volume import Volume
@@ -78,6 +88,9 @@ class TranslateOptions:
         Not with ``consistency`` (which chooses among draws instead).
     acceleration : Acceleration
         GPU speed-ups of the score network (autocast, channels-last, torch.compile); off.
+    denoise : str
+        ``off`` or ``nlm``: non-local means on the source, in-plane, before it guides
+        (:func:`zeroshot_core.imaging.denoise.denoise_volume`); for noisy sources (PD).
     """
 
     steps: int = 50
@@ -93,6 +106,7 @@ class TranslateOptions:
     cfg_scale: float = 1.0
     samples: int = 1
     acceleration: Acceleration = field(default_factory=Acceleration)
+    denoise: str = "off"
 
     def __post_init__(self) -> None:
         if not 1 <= self.steps <= 1000:
@@ -111,6 +125,8 @@ class TranslateOptions:
             raise ConfigError(f"samples must be 1..64, got {self.samples}")
         if self.samples > 1 and self.consistency is not None:
             raise ConfigError("samples > 1 averages draws, consistency chooses one: use one or the other")
+        if self.denoise not in DENOISE_METHODS:
+            raise ConfigError(f"unknown denoising {self.denoise!r}; valid: {', '.join(DENOISE_METHODS)}")
         if not isinstance(self.acceleration, Acceleration):
             raise ConfigError(f"acceleration must be an Acceleration, got {self.acceleration!r}")
 
@@ -223,6 +239,7 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
     volume = as_source_volume(source)
     axis = options.axis if options.axis is not None else slicing_axis(volume.affine, volume.data.shape)
     wanted = check_slices(volume, axis, options.slices)
+    volume = denoise_volume(volume, axis, options.denoise) if options.denoise != "off" else volume
     device = resolve_device(options.device)
     options.acceleration.check(device)
     loaded = load_model(model, guidance, device)
@@ -333,62 +350,3 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
     data = target.invert(reorient.invert(stack_slices(out_slices, canonical_axis)))
     translated = Volume(data.astype(np.float32), volume.affine, volume.header, None)
     yield TranslationResult(translated, mask3d, strategy.name, tuple(todo_voxel), axis, loaded, mask_params)
-
-
-def progress_then_result(events: Iterator[Progress | TranslationResult]
-                         ) -> Generator[Progress, None, TranslationResult]:
-    """Relay the :class:`Progress` events of ``events``; return its :class:`TranslationResult`.
-
-    Use it with ``yield from`` in generators (``result = yield from
-    progress_then_result(translate_iter(...))``); closing the relay closes
-    ``events``, which cancels the translation.
-
-    Raises
-    ------
-    ZeroshotError
-        If ``events`` ends without a result.
-    """
-    result = None
-    try:
-        for event in events:
-            if isinstance(event, TranslationResult):
-                result = event
-            else:
-                yield event
-    finally:
-        close = getattr(events, "close", None)
-        if close is not None:
-            close()
-    if result is None:
-        raise ZeroshotError("the translation ended without a result")
-    return result
-
-
-def run_translation(source: Volume | str | os.PathLike | np.ndarray, model: str | os.PathLike | LoadedModel | None = None,
-                    guidance: str | None = None, options: TranslateOptions | None = None,
-                    on_progress: Callable[[Progress], None] | None = None) -> TranslationResult:
-    """Run :func:`translate_iter` to the end, calling ``on_progress`` with each event.
-
-    Parameters
-    ----------
-    source, model, guidance, options
-        As for :func:`translate_iter`.
-    on_progress : callable, optional
-        Called with every :class:`Progress` (slices done, sampling step).
-
-    Returns
-    -------
-    TranslationResult
-
-    Raises
-    ------
-    InputError, ModelError, ConfigError, PluginError
-    """
-    relay = progress_then_result(translate_iter(source, model, guidance, options))
-    while True:
-        try:
-            event = next(relay)
-        except StopIteration as stop:
-            return stop.value
-        if on_progress is not None:
-            on_progress(event)

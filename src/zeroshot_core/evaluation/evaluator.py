@@ -41,7 +41,12 @@ import numpy as np
 from scipy.special import ndtri
 
 from zeroshot_core.choices import BASELINES, DEFAULT_METHODS
-from zeroshot_core.diffusion.translation import TranslateOptions, as_source_volume, run_translation, source_mask
+from zeroshot_core.diffusion.running import run_translation
+from zeroshot_core.diffusion.translation import (
+    TranslateOptions,
+    as_source_volume,
+    source_mask,
+)
 from zeroshot_core.errors import ConfigError, InputError, ZeroshotError
 from zeroshot_core.evaluation import baselines, metrics
 from zeroshot_core.evaluation.report import EvaluationResult, MethodResult
@@ -53,7 +58,11 @@ from zeroshot_core.io.volume import Volume
 from zeroshot_core.model.devices import resolve_device
 from zeroshot_core.model.loading import LoadedModel, load_model
 from zeroshot_core.model.store import ModelCard
-from zeroshot_core.plugins.manager import fitted_segmenter, guidance_registry, segmenter_registry
+from zeroshot_core.plugins.manager import (
+    fitted_segmenter,
+    guidance_registry,
+    segmenter_registry,
+)
 from zeroshot_core.segmentation import segment_region
 
 __all__ = ["BASELINES", "DEFAULT_METHODS", "MethodResult", "EvaluationResult", "evaluate", "kmeans_reference"]
