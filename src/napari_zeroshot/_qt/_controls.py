@@ -126,11 +126,11 @@ class MaskControls:
 
 
 class SamplingControls:
-    """Sampler settings: steps, scheduler, seed, candidates, samples, CFG scale, device and scope.
+    """Sampler settings: steps, scheduler, seed, candidates, samples, CFG scale, source denoising, device and scope.
 
     Attributes
     ----------
-    steps, scheduler, seed, candidates, samples, cfg_scale, device, scope : magicgui widgets
+    steps, scheduler, seed, candidates, samples, cfg_scale, denoise, device, scope : magicgui widgets
     """
 
     def __init__(self) -> None:
@@ -150,6 +150,9 @@ class SamplingControls:
         self.cfg_scale = FloatSpinBox(value=defaults.cfg_scale, min=0.0, max=20.0, step=0.5, label="CFG scale",
                                       tooltip="Classifier-free guidance: >1 follows the source more closely; "
                                               "only for models trained with condition dropout (1 = off)")
+        self.denoise = CheckBox(value=defaults.denoise != "off", label="denoise source (non-local means)",
+                                tooltip="Remove the source's noise slice by slice before it guides: helps noisy "
+                                        "sources such as PD-weighted MRI, costs clean ones (T2) a little detail")
         self.device = ComboBox(value=defaults.device, choices=DEVICES, label="device",
                                tooltip="auto: CUDA, then Apple MPS, then the CPU (the device used is shown "
                                        "when the run ends)")
@@ -159,13 +162,13 @@ class SamplingControls:
     @property
     def widgets(self) -> list[Widget]:
         """The widgets, in display order."""
-        return [self.steps, self.scheduler, self.seed, self.candidates, self.samples, self.cfg_scale, self.device,
-                self.scope]
+        return [self.steps, self.scheduler, self.seed, self.candidates, self.samples, self.cfg_scale, self.denoise,
+                self.device, self.scope]
 
     @property
     def advanced(self) -> list[Widget]:
         """The widgets hidden until *advanced settings* is ticked."""
-        return [self.scheduler, self.seed, self.candidates, self.samples, self.cfg_scale, self.device]
+        return [self.scheduler, self.seed, self.candidates, self.samples, self.cfg_scale, self.denoise, self.device]
 
     def restore(self) -> None:
         """Put every control back to the :class:`TranslateOptions` defaults (current slice)."""
@@ -176,6 +179,7 @@ class SamplingControls:
         self.candidates.value = 1
         self.samples.value = defaults.samples
         self.cfg_scale.value = defaults.cfg_scale
+        self.denoise.value = defaults.denoise != "off"
         self.device.value = defaults.device
         self.scope.value = SCOPE_SLICE
 
@@ -206,4 +210,4 @@ class SamplingControls:
         return TranslateOptions(steps=self.steps.value, scheduler=self.scheduler.value, seed=self.seed.value,
                                 device=self.device.value, mask=mask, consistency=consistency,
                                 slices=slices, axis=axis, samples=self.samples.value,
-                                cfg_scale=self.cfg_scale.value)
+                                cfg_scale=self.cfg_scale.value, denoise="nlm" if self.denoise.value else "off")
