@@ -60,5 +60,9 @@ def test_card_summary_tells_whole_head_from_brain_only():
     assert "spacing: 1.5 mm crops (native-spacing mode)" in head and "anatomy: whole head" in head
     brain = card_summary({**base, "training": {"files": ["a_brain.nii.gz", "b_brain.nii.gz"], "slices": 5}})
     assert any(line.startswith("anatomy: brain only") for line in brain)
+    tuned = card_summary({**base, "training": {"files": ["a_brain.nii.gz"], "spacing_mm": 2.0, "steps": 4,
+                                                "init_from": {"model": "t1-lmi-64px", "steps": 6741,
+                                                              "image_size": 64, "spacing_mm": None}}})
+    assert "fine-tuned from: t1-lmi-64px (6741 steps, 64 px)" in tuned and "anatomy: brain only" in " ".join(tuned)
     other = card_summary({**base, "training": {"files": ["a.nii.gz"]}})
     assert any(line.startswith("anatomy: the foreground") for line in other)

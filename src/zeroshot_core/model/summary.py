@@ -40,7 +40,8 @@ def card_summary(card: Mapping[str, Any]) -> list[str]:
         ``target``, ``guidance``, ``network`` (size and slice size), ``spacing``
         (fixed mm of native-spacing models, or "slices resized"), ``training data`` (files,
         slices, licence), ``anatomy`` (whole head / brain only), ``trained`` (steps,
-        batch, wall time) and ``notes`` when the card has them.
+        batch, wall time), ``fine-tuned from`` (the model whose weights started the run,
+        ``train --init-from``) and ``notes`` when the card has them.
 
     Examples
     --------
@@ -65,6 +66,10 @@ def card_summary(card: Mapping[str, Any]) -> list[str]:
         wall = training.get("wall_time_s")
         took = f", {wall / 60:.0f} min on {training.get('hardware', '?')}" if wall else ""
         lines.append(f"trained: {training['steps']} steps at batch {training.get('batch_size', '?')}{took}")
+    origin = training.get("init_from")
+    if isinstance(origin, Mapping) and origin.get("model"):
+        grid = f"{origin['spacing_mm']} mm" if origin.get("spacing_mm") else f"{origin.get('image_size', '?')} px"
+        lines.append(f"fine-tuned from: {origin['model']} ({origin.get('steps', '?')} steps, {grid})")
     if card.get("notes"):
         lines.append(f"notes: {card['notes']}")
     return lines
