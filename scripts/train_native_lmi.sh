@@ -4,25 +4,32 @@
 #
 #   bash scripts/train_native_lmi.sh [OUT] [MAX_STEPS] [THREADS] [INIT] [EXTRA TRAIN OPTIONS...]
 #
-# OUT defaults to runs/t1-lmi-2mm; INIT (the model whose weights start a new run) to the
-# 64-px t1-lmi training state in runs/t1-lmi if there is one, else the bundled t1-lmi. When
-# OUT holds a training state the run resumes from it instead. The brains are made once with
+# OUT defaults to runs/t1-lmi-2mm. When OUT holds no training state yet, the bundled t1-lmi
+# (this recipe's model) and its committed checkpoint (checkpoints/t1-lmi) are copied there
+# and the run resumes from them; with OUT holding a state it resumes from that. Only when
+# neither exists does a new run start from INIT's weights: the 64-px training run in
+# runs/t1-lmi-64px if there is one (the bundled t1-lmi was started from its 6,741-step
+# state), else the bundled t1-lmi-64px (5,201 steps). The brains are made once with
 # scripts/prepare_ixi_brain.py (DLMUSE > 0) into runs/ixi_brain; the last two subjects in
-# sorted order (IXI049, IXI051) are held out for benchmarks/bench_wholehead.py. The bundled
-# t1-lmi that INIT defaults to saw all ten subjects, so the held-out two are not unseen by
-# its starting weights.
+# sorted order (IXI049, IXI051) are held out for benchmarks/bench_wholehead.py. The 64-px
+# model saw all ten subjects, so the held-out two are not unseen by the starting weights.
+# Save progress back with:  .venv/bin/python scripts/bundle_model.py OUT t1-lmi [--note ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/t1-lmi-2mm}
 MAX_STEPS=${2:-12000}
 THREADS=${3:-1}
-DEFAULT_INIT=src/zeroshot_core/model/bundled/t1-lmi
-[ -f runs/t1-lmi/model.json ] && DEFAULT_INIT=runs/t1-lmi
+DEFAULT_INIT=src/zeroshot_core/model/bundled/t1-lmi-64px
+[ -f runs/t1-lmi-64px/model.json ] && DEFAULT_INIT=runs/t1-lmi-64px
 INIT=${4:-$DEFAULT_INIT}
 EXTRA=("${@:5}")
 DATA=${ZEROSHOT_SHARED_DATA:-../shared/data}/ixi_t1
 [ -d runs/ixi_brain ] || .venv/bin/python scripts/prepare_ixi_brain.py "$DATA" runs/ixi_brain
 mapfile -t FILES < <(ls runs/ixi_brain/*.nii.gz | sort | head -n -2)
+mkdir -p "$OUT"
+if [ ! -f "$OUT/training_state.json" ] && [ -f checkpoints/t1-lmi/training_state.json ]; then
+  cp src/zeroshot_core/model/bundled/t1-lmi/* checkpoints/t1-lmi/* "$OUT/"
+fi
 START="--init-from $INIT"; [ -f "$OUT/training_state.json" ] && START="--resume"
 exec .venv/bin/zeroshot --threads "$THREADS" train "${FILES[@]}" --out "$OUT" \
   --guidance lmi --model-size small --image-size 64 --spacing-mm 2.0 \

@@ -54,7 +54,8 @@ def card_summary(card: Mapping[str, Any]) -> list[str]:
     spacing = training.get("spacing_mm")
     lines = [f"target: {card.get('target_modality', '?')}",
              f"guidance: {card.get('guidance', '?')}",
-             f"network: {card.get('model_size', '?')} UNet on {card.get('image_size', '?')} px slices",
+             f"network: {card.get('model_size', '?')} UNet, trained on {card.get('image_size', '?')} px crops"
+             if spacing else f"network: {card.get('model_size', '?')} UNet on {card.get('image_size', '?')} px slices",
              f"spacing: {spacing} mm crops (native-spacing mode)" if spacing
              else "spacing: none fixed (each slice is padded and resized to the network size)"]
     if files:
