@@ -94,26 +94,32 @@ def _viewer_with_widget(path: Path):
     return viewer, source, widget, QApplication.instance()
 
 
+def _translated_slice(tmp: Path, model: str | None):
+    """Viewer, source, widget and app after translating the slice on screen of the tilted phantom."""
+    from napari_zeroshot._model_choice import FOLDER
+
+    viewer, source, widget, app = _viewer_with_widget(tilted_pd(tmp))
+    if model:
+        widget.model.value = FOLDER
+        widget.model_folder.value = Path(model)
+    viewer.dims.set_point(0, source.data_to_world((SLICE, 0, 0))[0])
+    widget.sampling.steps.value = 25
+    _wait(app, lambda: len(viewer.layers) >= 3, timeout=60)
+    run = widget.start()
+    _wait(app, lambda: not run.running)
+    return viewer, source, widget, app
+
+
 def translation_shot(model: str | None) -> Path:
     """The tilted phantom after translating the slice on screen."""
-    from napari_zeroshot._model_choice import FOLDER
     from napari_zeroshot._qt._preview import MASK_ROLE, owned_layers
-    from napari_zeroshot._results import SEGMENTATION_ROLE, TRANSLATION_ROLE
+    from napari_zeroshot._results import REGION_ROLE, SEGMENTATION_ROLE, TRANSLATION_ROLE
 
     with tempfile.TemporaryDirectory() as tmp:
-        viewer, source, widget, app = _viewer_with_widget(tilted_pd(Path(tmp)))
-        if model:
-            widget.model.value = FOLDER
-            widget.model_folder.value = Path(model)
-        viewer.dims.set_point(0, source.data_to_world((SLICE, 0, 0))[0])
-        widget.sampling.steps.value = 25
-        _wait(app, lambda: len(viewer.layers) >= 3, timeout=60)
-        run = widget.start()
-        _wait(app, lambda: not run.running)
-        # side by side: source + guidance preview | translation + segmentation (mask preview hidden)
-        [mask] = owned_layers(viewer, MASK_ROLE)
-        viewer.layers.move(viewer.layers.index(mask), len(viewer.layers))
-        mask.visible = False
+        viewer, _, _, app = _translated_slice(Path(tmp), model)
+        # side by side: source + guidance preview | translation + segmentation (mask preview and region removed)
+        for hidden in owned_layers(viewer, MASK_ROLE) + owned_layers(viewer, REGION_ROLE):  # out of the grid
+            viewer.layers.remove(hidden)
         viewer.layers.selection.active = owned_layers(viewer, TRANSLATION_ROLE)[0]
         for labels in owned_layers(viewer, SEGMENTATION_ROLE):
             labels.contour = 1  # outlines, so the translation stays visible
@@ -129,20 +135,11 @@ def translation_shot(model: str | None) -> Path:
 
 def region_shot(model: str | None) -> Path:
     """The tilted phantom after a current-slice run, its region trimmed and the slice re-segmented."""
-    from napari_zeroshot._model_choice import FOLDER
     from napari_zeroshot._qt._preview import GUIDANCE_ROLE, MASK_ROLE, owned_layers
     from napari_zeroshot._results import REGION_ROLE
 
     with tempfile.TemporaryDirectory() as tmp:
-        viewer, source, widget, app = _viewer_with_widget(tilted_pd(Path(tmp)))
-        if model:
-            widget.model.value = FOLDER
-            widget.model_folder.value = Path(model)
-        viewer.dims.set_point(0, source.data_to_world((SLICE, 0, 0))[0])
-        widget.sampling.steps.value = 25
-        _wait(app, lambda: len(viewer.layers) >= 3, timeout=60)
-        run = widget.start()
-        _wait(app, lambda: not run.running)
+        viewer, source, widget, app = _translated_slice(Path(tmp), model)
         for layer in owned_layers(viewer, MASK_ROLE) + owned_layers(viewer, GUIDANCE_ROLE) + [source]:
             layer.visible = False
         [region] = owned_layers(viewer, REGION_ROLE)
