@@ -181,9 +181,8 @@ def _train(files: list[Path], out: Path, config: TrainConfig, guidance: Any, pro
     step, wall_before, rng_state = load_state(out, unet, ema, optimizer) if resume else (0, 0.0, None)
     if resume and (old := read_card(out)).guidance != config.guidance:
         raise ModelError(f"{out}: was trained with guidance {old.guidance!r}; resume with --guidance {old.guidance}")
-    if resume:
-        init_from = old.training.get("init_from")
     if resume:  # settings that change what the network computes must not change mid-training
+        init_from = old.training.get("init_from")  # a resumed run keeps its origin
         for key, before_default in (("prediction", "epsilon"), ("spacing_mm", None), ("crop_size", None)):
             before, now = old.training.get(key, before_default), config.recipe()[key]
             if before != now:
