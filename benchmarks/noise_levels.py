@@ -6,7 +6,13 @@ prints the median over slices (with at least 20 % foreground) of Donoho's noise 
 (:func:`zeroshot_core.imaging.denoise.noise_sigma`) divided by the 0.5–99.5 % intensity range
 inside the filter mask (erosion 1, the bundled models' setting).
 
-    .venv/bin/python benchmarks/noise_levels.py --work bench_wholehead
+With ``--model FOLDER`` (repeatable) it also prints, per model, the measure
+``translate --denoise auto`` decides by: the noise of the 12 central slices on the model's
+own grid (:mod:`zeroshot_core.diffusion.auto_denoise`; one sampling step is run to get
+there), against the level recorded in the model card, and what ``auto`` chose.
+
+    .venv/bin/python benchmarks/noise_levels.py --work bench_wholehead \
+        --model src/zeroshot_core/model/bundled/t1-lmi
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_wholehead import build_validation
 from real_slice import load_slice
 
+from zeroshot_core.diffusion.running import run_translation
+from zeroshot_core.diffusion.translation import TranslateOptions
 from zeroshot_core.imaging.denoise import noise_sigma
 from zeroshot_core.imaging.mask import MaskParams, source_mask
 from zeroshot_core.imaging.orientation import slicing_axis
@@ -43,20 +51,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=Path("../shared/data"))
     parser.add_argument("--work", type=Path, default=Path("bench_wholehead"), help="validation cache folder")
+    parser.add_argument("--model", type=Path, action="append", default=[],
+                        help="model folder: also print what --denoise auto measures and chooses (repeatable)")
     args = parser.parse_args()
-    rows: list[tuple[str, float]] = []
+    sources: list[tuple[str, Volume]] = []
     for folder in build_validation(args.shared / "ixi_t1", args.work):
         for modality in ("pd", "t2", "t1"):
-            rows.append((f"{folder.name} {modality.upper()}" + (" (real)" if modality == "t1" else " (simulated)"),
-                         relative_noise(to_volume(folder / f"{modality}.nii.gz"))))
+            sources.append((f"{folder.name} {modality.upper()}" + (" (real)" if modality == "t1" else " (simulated)"),
+                            to_volume(folder / f"{modality}.nii.gz")))
     for modality in ("pd", "t2", "t1"):
-        rows.append((f"phantom {modality.upper()}", relative_noise(to_volume(load_sample(modality)))))
+        sources.append((f"phantom {modality.upper()}", to_volume(load_sample(modality))))
     for modality in ("PD", "T2"):
-        rows.append((f"IXI040 {modality} slice (real)", relative_noise(load_slice(args.shared / "ixi_t2_pd_slice",
-                                                                                  modality))))
-    print("| source | noise σ / intensity range |\n|---|---|")
-    for name, value in rows:
-        print(f"| {name} | {value:.1%} |")
+        sources.append((f"IXI040 {modality} slice (real)", load_slice(args.shared / "ixi_t2_pd_slice", modality)))
+    header = "| source | noise σ / intensity range |" + "".join(f" {m.name}: on its grid | auto |" for m in args.model)
+    print(header + "\n|" + "---|" * (header.count("|") - 1))
+    for name, volume in sources:
+        cells = [f"{relative_noise(volume):.1%}"]
+        for model in args.model:
+            axis = slicing_axis(volume.affine, volume.data.shape)
+            count = volume.data.shape[axis]
+            central = tuple(range(max(0, count // 2 - 6), min(count, count // 2 + 6)))
+            choice = run_translation(volume, model, options=TranslateOptions(
+                steps=1, slices=central, denoise="auto", device="cpu")).denoise
+            cells += [f"{choice.source_noise:.1%} (card {choice.training_noise:.1%})", choice.applied]
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

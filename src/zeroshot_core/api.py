@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from zeroshot_core.choices import DEVICE_NAMES, SCHEDULER_NAMES
+from zeroshot_core.choices import DENOISE_METHODS, DEVICE_NAMES, SCHEDULER_NAMES
 from zeroshot_core.diffusion.consistency import ConsistencyParams
 from zeroshot_core.diffusion.domain import translation_warnings
 from zeroshot_core.diffusion.provenance import (
@@ -65,7 +65,7 @@ from zeroshot_core.segmentation import segment_slices, segment_translation
 from zeroshot_core.training.loop import TrainConfig, TrainProgress, train_iter
 
 __all__ = [
-    "Acceleration", "DEVICE_NAMES", "NIFTI_SUFFIXES", "SCHEDULER_NAMES", "ConsistencyParams", "LoadedModel",
+    "Acceleration", "DENOISE_METHODS", "DEVICE_NAMES", "NIFTI_SUFFIXES", "SCHEDULER_NAMES", "ConsistencyParams", "LoadedModel",
     "MaskParams", "Progress",
     "TrainConfig", "TrainProgress", "TranslateOptions", "TranslationResult", "Volume", "check_output_path",
     "check_outputs",

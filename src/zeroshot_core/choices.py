@@ -26,6 +26,7 @@ SCHEDULER_NAMES: dict[str, str] = {
 DENOISE_METHODS: dict[str, str] = {
     "off": "the source as it is",
     "nlm": "non-local means, in-plane, noise estimated per slice",
+    "auto": "nlm when the source is noisier than the model's training images, else off",
 }
 """Denoising of a source before it guides (:mod:`zeroshot_core.imaging.denoise`)."""
 

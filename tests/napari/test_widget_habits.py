@@ -54,14 +54,14 @@ def test_restore_defaults_puts_every_setting_back(docked):
     widget.sampling.candidates.value = 4
     widget.sampling.samples.value = 3
     widget.sampling.cfg_scale.value = 2.5
-    widget.sampling.denoise.value = True
+    widget.sampling.denoise.value = "nlm"
     widget.restore_button.changed.emit(True)  # what a click does
     assert widget.mask.params() == MaskParams()
     defaults = TranslateOptions()
     options = widget.sampling.options(widget.mask.params())
     assert (options.steps, options.seed, options.device, options.scheduler, options.samples, options.cfg_scale) == (
         defaults.steps, defaults.seed, defaults.device, defaults.scheduler, defaults.samples, defaults.cfg_scale)
-    assert options.consistency is None and widget.sampling.current_slice_only and options.denoise == "off"
+    assert options.consistency is None and widget.sampling.current_slice_only and options.denoise == defaults.denoise
 
 
 def test_long_status_text_wraps_instead_of_widening_the_dock(docked, qtbot):
@@ -94,6 +94,6 @@ def test_samples_and_cfg_scale_reach_the_options(docked):
     _, widget = docked
     widget.sampling.samples.value = 4
     widget.sampling.cfg_scale.value = 2.0
-    widget.sampling.denoise.value = True
+    widget.sampling.denoise.value = "nlm"
     options = widget.sampling.options(widget.mask.params())
     assert (options.samples, options.cfg_scale, options.denoise) == (4, 2.0, "nlm")

@@ -13,6 +13,7 @@ from typing import Callable
 from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Label, SpinBox, Widget
 
 from zeroshot_core.api import (
+    DENOISE_METHODS,
     DEVICE_NAMES,
     SCHEDULER_NAMES,
     ConsistencyParams,
@@ -150,9 +151,11 @@ class SamplingControls:
         self.cfg_scale = FloatSpinBox(value=defaults.cfg_scale, min=0.0, max=20.0, step=0.5, label="CFG scale",
                                       tooltip="Classifier-free guidance: >1 follows the source more closely; "
                                               "only for models trained with condition dropout (1 = off)")
-        self.denoise = CheckBox(value=defaults.denoise != "off", label="denoise source (non-local means)",
-                                tooltip="Remove the source's noise slice by slice before it guides: helps noisy "
-                                        "sources such as PD-weighted MRI, costs clean ones (T2) a little detail")
+        self.denoise = ComboBox(value=defaults.denoise, choices=tuple(DENOISE_METHODS), label="denoise source",
+                                tooltip="Remove the source's noise slice by slice (non-local means) before it "
+                                        "guides; helps noisy sources such as PD-weighted MRI, costs clean ones "
+                                        "(T2) a little detail.\n"
+                                        + "\n".join(f"{name}: {text}" for name, text in DENOISE_METHODS.items()))
         self.device = ComboBox(value=defaults.device, choices=DEVICES, label="device",
                                tooltip="auto: CUDA, then Apple MPS, then the CPU (the device used is shown "
                                        "when the run ends)")
@@ -179,7 +182,7 @@ class SamplingControls:
         self.candidates.value = 1
         self.samples.value = defaults.samples
         self.cfg_scale.value = defaults.cfg_scale
-        self.denoise.value = defaults.denoise != "off"
+        self.denoise.value = defaults.denoise
         self.device.value = defaults.device
         self.scope.value = SCOPE_SLICE
 
@@ -210,4 +213,4 @@ class SamplingControls:
         return TranslateOptions(steps=self.steps.value, scheduler=self.scheduler.value, seed=self.seed.value,
                                 device=self.device.value, mask=mask, consistency=consistency,
                                 slices=slices, axis=axis, samples=self.samples.value,
-                                cfg_scale=self.cfg_scale.value, denoise="nlm" if self.denoise.value else "off")
+                                cfg_scale=self.cfg_scale.value, denoise=self.denoise.value)

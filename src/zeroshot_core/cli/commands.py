@@ -162,6 +162,9 @@ def translate_file(args: argparse.Namespace, options, source_path, source, paths
     record = _provenance(result, options, source_path)
     save_volume(result.volume, paths["--out"], description=descrip(record))
     print(f"translation ({result.guidance}, {len(result.slices)} slices) written to {paths['--out']}")
+    if result.denoise is not None and result.denoise.requested == "auto":
+        print(f"zeroshot: note: --denoise auto: {'denoised' if result.denoise.applied == 'nlm' else 'not denoised'} "
+              f"({result.denoise.reason})", file=sys.stderr)
     _write_sidecar(paths["--out"], record)
     if labels is not None:
         try:

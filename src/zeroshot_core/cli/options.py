@@ -79,7 +79,8 @@ def _add_sampling_options(parser: argparse.ArgumentParser, steps: int) -> None:
                              "expected image, smoother for segmenters; costs K times the time")
     parser.add_argument("--denoise", default="off", choices=tuple(DENOISE_METHODS),
                         help="denoise the source in-plane before it guides: nlm = non-local means, noise "
-                             "estimated per slice (for noisy sources such as PD; default off)")
+                             "estimated per slice (for noisy sources such as PD); auto = nlm only when the "
+                             "source is noisier than the model's training images (default off)")
 
 
 def _add_acceleration_options(parser: argparse.ArgumentParser) -> None:

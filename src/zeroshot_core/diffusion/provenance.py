@@ -77,7 +77,8 @@ def translation_provenance(result: Any, options: Any, source: str | os.PathLike 
         ``Sources`` and ``Translation`` (``model`` with ``name``, ``path``,
         ``card_sha256``, ``target_modality``, ``trained_guidance``; ``guidance``,
         ``guidance_params``, ``steps``, ``scheduler``, ``seed``, ``device``,
-        ``device_requested``, ``batch_size``, ``cfg_scale``, ``samples``, ``acceleration``, ``consistency``,
+        ``device_requested``, ``batch_size``, ``cfg_scale``, ``samples``, ``denoise``, ``denoise_choice``
+        (what was applied and why), ``acceleration``, ``consistency``,
         ``mask``, ``slices``, ``axis``, ``created`` (UTC, ISO 8601)).
     """
     model = result.model
@@ -100,6 +101,7 @@ def translation_provenance(result: Any, options: Any, source: str | os.PathLike 
         "cfg_scale": options.cfg_scale,
         "samples": options.samples,
         "denoise": options.denoise,
+        "denoise_choice": result.denoise.to_dict() if getattr(result, "denoise", None) is not None else None,
         "acceleration": _plain(options.acceleration),
         "consistency": _plain(options.consistency),
         "mask": _plain(result.mask_params if result.mask_params is not None else options.mask),

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from zeroshot_core.choices import DENOISE_METHODS, SCHEDULER_NAMES
+from zeroshot_core.diffusion.auto_denoise import DenoiseChoice, choose_denoise, fixed_choice
 from zeroshot_core.diffusion.consistency import ConsistencyParams, select_candidate
 from zeroshot_core.diffusion.expectation import (
     mean_of_samples,
@@ -89,8 +90,10 @@ class TranslateOptions:
     acceleration : Acceleration
         GPU speed-ups of the score network (autocast, channels-last, torch.compile); off.
     denoise : str
-        ``off`` or ``nlm``: non-local means on the source, in-plane, before it guides
-        (:func:`zeroshot_core.imaging.denoise.denoise_volume`); for noisy sources (PD).
+        ``off``, ``nlm`` (non-local means on the source, in-plane, before it guides:
+        :func:`zeroshot_core.imaging.denoise.denoise_volume`; for noisy sources such as
+        PD) or ``auto`` (``nlm`` only when the source is noisier than the model's training
+        images: :mod:`zeroshot_core.diffusion.auto_denoise`).
     """
 
     steps: int = 50
@@ -175,6 +178,8 @@ class TranslationResult:
     model : LoadedModel
     mask_params : MaskParams or None
         The filter-mask settings used (the user's, else the model card's).
+    denoise : DenoiseChoice or None
+        What ``denoise`` did (for ``auto``: whether the source was denoised, and why).
     """
 
     volume: Volume
@@ -184,6 +189,7 @@ class TranslationResult:
     axis: int
     model: LoadedModel
     mask_params: MaskParams | None = None
+    denoise: DenoiseChoice | None = None
 
 
 def as_source_volume(source: Volume | str | os.PathLike | np.ndarray) -> Volume:
@@ -239,7 +245,7 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
     volume = as_source_volume(source)
     axis = options.axis if options.axis is not None else slicing_axis(volume.affine, volume.data.shape)
     wanted = check_slices(volume, axis, options.slices)
-    volume = denoise_volume(volume, axis, options.denoise) if options.denoise != "off" else volume
+    volume = denoise_volume(volume, axis, options.denoise) if options.denoise == "nlm" else volume
     device = resolve_device(options.device)
     options.acceleration.check(device)
     loaded = load_model(model, guidance, device)
@@ -250,25 +256,42 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
 
     native = NativeGrid.for_card(card, volume, axis)
     mask_params = MaskParams.resolve(options.mask, card.mask)
-    mask3d = native.mask(volume, axis, mask_params) if native else source_mask(volume, axis, mask_params)
-    if not mask3d.any():
-        raise InputError(f"{_name(volume)}: the filter mask is empty, nothing to translate; "
-                         "lower --mask-erosion or --mask-classes, or pass --no-mask")
-    norm = Normalisation.fit(volume.data, tuple(card.percentiles), mask3d)
-    # Slices are cut in the canonical orientation, the one the models were trained in.
-    reorient = Reorientation.for_affine(volume.affine, volume.data.shape)
-    canonical_axis, _ = reorient.axis(axis)
-    slices = volume_slices(reorient.apply(norm.apply(volume.data)), canonical_axis)
-    mask_slices = volume_slices(reorient.apply(mask3d), canonical_axis)
+
+    def cut(volume: Volume) -> tuple[np.ndarray, Reorientation, int, np.ndarray, np.ndarray]:
+        mask3d = native.mask(volume, axis, mask_params) if native else source_mask(volume, axis, mask_params)
+        if not mask3d.any():
+            raise InputError(f"{_name(volume)}: the filter mask is empty, nothing to translate; "
+                             "lower --mask-erosion or --mask-classes, or pass --no-mask")
+        norm = Normalisation.fit(volume.data, tuple(card.percentiles), mask3d)
+        # Slices are cut in the canonical orientation, the one the models were trained in.
+        reorient = Reorientation.for_affine(volume.affine, volume.data.shape)
+        canonical_axis, _ = reorient.axis(axis)
+        return (mask3d, reorient, canonical_axis, volume_slices(reorient.apply(norm.apply(volume.data)), canonical_axis),
+                volume_slices(reorient.apply(mask3d), canonical_axis))
+
+    mask3d, reorient, canonical_axis, slices, mask_slices = cut(volume)
     todo_voxel = [i for i in wanted if mask_slices[reorient.index(axis, i)].any()]
     if not todo_voxel:
         raise InputError(f"{_name(volume)}: the filter mask leaves nothing in the selected slices "
                          f"{_span(wanted)} (axis {axis}); choose slices that hold tissue, or lower --mask-erosion")
     todo = [reorient.index(axis, i) for i in todo_voxel]
-
-    out_slices = np.full(slices.shape, -1.0, np.float32)
     shape2d = slices.shape[1:]
     grid = native.geometry(shape2d) if native else None
+
+    def to_grid(indices: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        if grid is not None:
+            return grid.to_work(slices[indices], -1.0), grid.to_work(mask_slices[indices], 0.0) > 0.5
+        return (to_model_size(slices[indices], size, fill=-1.0),
+                to_model_size(mask_slices[indices].astype(np.float32), size, fill=0.0) > 0.5)
+
+    choice = fixed_choice(options.denoise)
+    if options.denoise == "auto":
+        choice = choose_denoise(*to_grid(todo), card.training)
+        if choice.applied == "nlm":
+            volume = denoise_volume(volume, axis, "nlm")
+            mask3d, reorient, canonical_axis, slices, mask_slices = cut(volume)
+
+    out_slices = np.full(slices.shape, -1.0, np.float32)
     noise_shape = grid.work if grid else (size, size)
     steps_total = len(range(min(int(round(options.steps * (1 - strategy.strength))), options.steps - 1), options.steps))
     done = len(wanted) - len(todo)
@@ -276,11 +299,7 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
     yield Progress(done, len(wanted), 0, steps_total)
 
     def prepare(indices: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if grid is not None:
-            small, small_mask = grid.to_work(slices[indices], -1.0), grid.to_work(mask_slices[indices], 0.0) > 0.5
-        else:
-            small = to_model_size(slices[indices], size, fill=-1.0)
-            small_mask = to_model_size(mask_slices[indices].astype(np.float32), size, fill=0.0) > 0.5
+        small, small_mask = to_grid(indices)
         reference = np.where(small_mask, small, -1.0).astype(np.float32)
         static = np.stack([strategy.static_condition(r, m) for r, m in zip(reference, small_mask)])
         return (torch.from_numpy(reference[:, None]).to(device), torch.from_numpy(static).to(device),
@@ -349,4 +368,4 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
     target = Normalisation(card.target_intensity["low"], card.target_intensity["high"])
     data = target.invert(reorient.invert(stack_slices(out_slices, canonical_axis)))
     translated = Volume(data.astype(np.float32), volume.affine, volume.header, None)
-    yield TranslationResult(translated, mask3d, strategy.name, tuple(todo_voxel), axis, loaded, mask_params)
+    yield TranslationResult(translated, mask3d, strategy.name, tuple(todo_voxel), axis, loaded, mask_params, choice)

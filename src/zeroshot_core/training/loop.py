@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from zeroshot_core.errors import ModelError
+from zeroshot_core.imaging.denoise import relative_noise
 from zeroshot_core.io.formats import check_output_folder
 from zeroshot_core.model.prediction import min_snr_weight, prediction_target
 from zeroshot_core.model.store import (
@@ -191,6 +192,7 @@ def _train(files: list[Path], out: Path, config: TrainConfig, guidance: Any, pro
     segmenter_states = _fit_segmenters(config.segmenters, data) if processes.main else {}
     inside = data.images[:, 0].numpy()[data.masks]
     quantiles = [round(float(q), 5) for q in np.quantile(inside, np.linspace(0, 1, 101))]
+    target_noise = relative_noise(data.images[:, 0].numpy(), data.masks)  # what --denoise auto compares with
     generator = torch.Generator().manual_seed(config.seed + step)  # the global batch's: the same on every rank
     if rng_state is not None:
         generator.set_state(rng_state)
@@ -214,6 +216,7 @@ def _train(files: list[Path], out: Path, config: TrainConfig, guidance: Any, pro
                       "batch_size": config.batch_size, "learning_rate": config.learning_rate,
                       "ema_decay": config.ema_decay, "seed": config.seed, "augment": config.augment,
                       "intensity_quantiles": quantiles,
+                      "target_noise": None if target_noise is None else round(target_noise, 5),
                       "wall_time_s": round(wall_before + time.perf_counter() - started, 1),
                       "hardware": _hardware(device), "processes": processes.world, "torch": torch.__version__,
                       "init_from": init_from, **config.recipe()})
