@@ -14,25 +14,39 @@
 # sorted order (IXI049, IXI051) are held out for benchmarks/bench_wholehead.py. The 64-px
 # model saw all ten subjects, so the held-out two are not unseen by the starting weights.
 # Save progress back with:  .venv/bin/python scripts/bundle_model.py OUT t1-lmi [--note ...]
+#
+# ANATOMY=head trains on the whole-head IXI T1 instead (skull, scalp and neck in the mask; the
+# same eight subjects, the same two held out). A new whole-head run starts from INIT's weights,
+# by default the bundled 2 mm t1-lmi (brains); nothing is copied into OUT:
+#
+#   ANATOMY=head bash scripts/train_native_lmi.sh runs/t1-lmi-head 8000 1 "" --condition-dropout 0.1
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ANATOMY=${ANATOMY:-brain}
 OUT=${1:-runs/t1-lmi-2mm}
 MAX_STEPS=${2:-12000}
 THREADS=${3:-1}
-DEFAULT_INIT=src/zeroshot_core/model/bundled/t1-lmi-64px
-[ -f runs/t1-lmi-64px/model.json ] && DEFAULT_INIT=runs/t1-lmi-64px
+DATA=${ZEROSHOT_SHARED_DATA:-../shared/data}/ixi_t1
+if [ "$ANATOMY" = head ]; then
+  DEFAULT_INIT=src/zeroshot_core/model/bundled/t1-lmi
+  mapfile -t FILES < <(ls "$DATA"/nifti/*T1_ds.nii.gz | sort | head -n -2)
+  WHAT="whole-head IXI T1 of 8 subjects"
+else
+  DEFAULT_INIT=src/zeroshot_core/model/bundled/t1-lmi-64px
+  [ -f runs/t1-lmi-64px/model.json ] && DEFAULT_INIT=runs/t1-lmi-64px
+  [ -d runs/ixi_brain ] || .venv/bin/python scripts/prepare_ixi_brain.py "$DATA" runs/ixi_brain
+  mapfile -t FILES < <(ls runs/ixi_brain/*.nii.gz | sort | head -n -2)
+  WHAT="skull-stripped IXI T1 of 8 subjects"
+fi
 INIT=${4:-$DEFAULT_INIT}
 EXTRA=("${@:5}")
-DATA=${ZEROSHOT_SHARED_DATA:-../shared/data}/ixi_t1
-[ -d runs/ixi_brain ] || .venv/bin/python scripts/prepare_ixi_brain.py "$DATA" runs/ixi_brain
-mapfile -t FILES < <(ls runs/ixi_brain/*.nii.gz | sort | head -n -2)
 mkdir -p "$OUT"
-if [ ! -f "$OUT/training_state.json" ] && [ -f checkpoints/t1-lmi/training_state.json ]; then
+if [ "$ANATOMY" = brain ] && [ ! -f "$OUT/training_state.json" ] && [ -f checkpoints/t1-lmi/training_state.json ]; then
   cp src/zeroshot_core/model/bundled/t1-lmi/* checkpoints/t1-lmi/* "$OUT/"
 fi
 START="--init-from $INIT"; [ -f "$OUT/training_state.json" ] && START="--resume"
 exec .venv/bin/zeroshot --threads "$THREADS" train "${FILES[@]}" --out "$OUT" \
   --guidance lmi --model-size small --image-size 64 --spacing-mm 2.0 \
   --batch-size 8 --lr 2e-4 --max-steps "$MAX_STEPS" --checkpoint-every 250 --device cpu --mask-erosion 1 \
-  --notes "skull-stripped IXI T1 of 8 subjects (IXI049 and IXI051 held out), in-plane 2 mm, 64-px crops; fine-tuned from $(basename "$INIT")" \
+  --notes "$WHAT (IXI049 and IXI051 held out), in-plane 2 mm, 64-px crops; fine-tuned from $(basename "$INIT")" \
   $START "${EXTRA[@]}"
