@@ -17,7 +17,7 @@ T2→T1) is scored the same way.
 
 ``--model NAME=FOLDER[:KEY=VALUE...]`` may repeat; NAME is a row label, the guidance comes from
 the model card; KEY is ``cfg`` (classifier-free guidance scale), ``samples`` (draws averaged per
-slice), ``steps``, ``scheduler`` or ``denoise`` (``nlm``: denoise the source first), overriding the command's sampling settings for that row. Each
+slice), ``steps``, ``scheduler`` or ``denoise`` (``off``, ``nlm`` or ``auto``, the ``translate`` default), overriding the command's sampling settings for that row. Each
 row's time and network evaluations per slice are printed. Prints one Markdown table per case
 and a summary (mean Dice over the validation heads, against 90 % of the real T1's score and the
 shape-only control + 0.15).
@@ -161,7 +161,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=Path("../shared/data/ixi_t1"))
     parser.add_argument("--out", type=Path, default=Path("bench_wholehead"))
-    parser.add_argument("--model", action="append", default=[], help="NAME=FOLDER[:cfg=S:samples=K:steps=N:scheduler=X:denoise=nlm] (repeat)")
+    parser.add_argument("--model", action="append", default=[], help="NAME=FOLDER[:cfg=S:samples=K:steps=N:scheduler=X:denoise=off|nlm|auto] (repeat)")
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--slices", type=int, default=12, help="central slices per case (default 12)")
     parser.add_argument("--scheduler", default="ddim")

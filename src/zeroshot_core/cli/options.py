@@ -77,10 +77,10 @@ def _add_sampling_options(parser: argparse.ArgumentParser, steps: int) -> None:
     parser.add_argument("--samples", type=int, default=1, metavar="K",
                         help="draws averaged per slice (default 1): the mean of K samples estimates the "
                              "expected image, smoother for segmenters; costs K times the time")
-    parser.add_argument("--denoise", default="off", choices=tuple(DENOISE_METHODS),
+    parser.add_argument("--denoise", default="auto", choices=tuple(DENOISE_METHODS),
                         help="denoise the source in-plane before it guides: nlm = non-local means, noise "
                              "estimated per slice (for noisy sources such as PD); auto = nlm only when the "
-                             "source is noisier than the model's training images (default off)")
+                             "source is noisier than the model's training images (default auto)")
 
 
 def _add_acceleration_options(parser: argparse.ArgumentParser) -> None:

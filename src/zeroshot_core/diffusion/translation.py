@@ -92,8 +92,8 @@ class TranslateOptions:
     denoise : str
         ``off``, ``nlm`` (non-local means on the source, in-plane, before it guides:
         :func:`zeroshot_core.imaging.denoise.denoise_volume`; for noisy sources such as
-        PD) or ``auto`` (``nlm`` only when the source is noisier than the model's training
-        images: :mod:`zeroshot_core.diffusion.auto_denoise`).
+        PD) or ``auto`` (the default: ``nlm`` only when the source is noisier than the
+        model's training images, :mod:`zeroshot_core.diffusion.auto_denoise`).
     """
 
     steps: int = 50
@@ -109,7 +109,7 @@ class TranslateOptions:
     cfg_scale: float = 1.0
     samples: int = 1
     acceleration: Acceleration = field(default_factory=Acceleration)
-    denoise: str = "off"
+    denoise: str = "auto"
 
     def __post_init__(self) -> None:
         if not 1 <= self.steps <= 1000:
