@@ -113,3 +113,12 @@ def test_translation_does_not_depend_on_the_file_orientation(tiny_contour_model,
     back = nib.orientations.apply_orientation(b.data, nib.orientations.ornt_transform(
         nib.orientations.axcodes2ornt(("R", "A", "S")), nib.orientations.io_orientation(original.affine)))
     np.testing.assert_allclose(back, a.data, rtol=0, atol=1e-3 * float(np.abs(a.data).max()))
+
+
+def test_without_model_or_guidance_the_bundled_default_guidance_translates(t1_path):
+    from zeroshot_core.choices import DEFAULT_GUIDANCE
+    from zeroshot_core.model.loading import default_model_dir
+
+    assert api.read_card(default_model_dir(None)).guidance == DEFAULT_GUIDANCE == "lmi"
+    result = api.run_translation(t1_path, options=TranslateOptions(steps=1, device="cpu", slices=(45,)))
+    assert result.guidance == "lmi" and result.model.path == default_model_dir("lmi")

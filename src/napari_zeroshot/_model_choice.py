@@ -49,10 +49,10 @@ def model_card(kind: str, folder: Path | str | None, guidance: str | None = None
     models = api.list_models()
     if not models:
         raise ModelError("no bundled model is installed; choose a model folder (train one with 'zeroshot train')")
-    for _, card in models:
-        if guidance is None or card.get("guidance") == guidance:
-            return card
-    return models[0][1]
+    try:  # the engine's own choice: the bundled model for the guidance, or for the default guidance
+        return api.read_card(api.default_model_dir(guidance)).to_dict()
+    except ModelError:
+        return models[0][1]
 
 
 def model_path(kind: str, folder: Path | str | None) -> Path | None:
@@ -61,10 +61,17 @@ def model_path(kind: str, folder: Path | str | None) -> Path | None:
 
 
 def describe(card: dict[str, Any]) -> str:
-    """One line about a model: target, guidance, slice size and the anatomy it was trained on."""
-    anatomy = {"brain": "brains only", "head": "whole heads"}.get(api.training_anatomy(card.get("training")))
-    return (f"→ {card.get('target_modality', '?')} · trained with {card.get('guidance', '?')} · "
-            f"{card.get('image_size', '?')} px" + (f" · on {anatomy}" if anatomy else ""))
+    """One line about a model: target, guidance, resolution and the anatomy it was trained on.
+
+    The resolution is the in-plane pixel spacing for native-spacing models (each slice is
+    resampled to it and translated whole), else the side every slice is resized to.
+    """
+    training = card.get("training") or {}
+    anatomy = {"brain": "brains only", "head": "whole heads"}.get(api.training_anatomy(training))
+    spacing = training.get("spacing_mm")
+    grid = f"{spacing:g} mm pixels" if isinstance(spacing, (int, float)) else f"{card.get('image_size', '?')} px"
+    return (f"→ {card.get('target_modality', '?')} · trained with {card.get('guidance', '?')} · {grid}"
+            + (f" · on {anatomy}" if anatomy else ""))
 
 
 def card_details(card: dict[str, Any]) -> str:

@@ -65,7 +65,7 @@ from zeroshot_core.segmentation import segment_slices, segment_translation
 from zeroshot_core.training.loop import TrainConfig, TrainProgress, train_iter
 
 __all__ = [
-    "Acceleration", "DENOISE_METHODS", "DEVICE_NAMES", "NIFTI_SUFFIXES", "SCHEDULER_NAMES", "ConsistencyParams", "LoadedModel",
+    "Acceleration", "DENOISE_METHODS", "DEVICE_NAMES", "default_model_dir", "NIFTI_SUFFIXES", "SCHEDULER_NAMES", "ConsistencyParams", "LoadedModel",
     "MaskParams", "Progress",
     "TrainConfig", "TrainProgress", "TranslateOptions", "TranslationResult", "Volume", "check_output_path",
     "check_outputs",

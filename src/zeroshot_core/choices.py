@@ -30,6 +30,10 @@ DENOISE_METHODS: dict[str, str] = {
 }
 """Denoising of a source before it guides (:mod:`zeroshot_core.imaging.denoise`)."""
 
+DEFAULT_GUIDANCE = "lmi"
+"""Guidance whose bundled model translates when neither a model nor a guidance is chosen: the
+one that scores best on the whole-head validation (docs/benchmarks.md)."""
+
 BASELINES: tuple[str, ...] = ("identity", "histmatch", "shape")
 """Classical evaluation methods that need no model."""
 

@@ -348,7 +348,7 @@ def test_an_out_of_domain_source_is_flagged_with_the_model_that_translated_it(ma
     assert widget.status.value.startswith("done") and "on cpu" in widget.status.value
     assert "warning" in widget.status.value
     warnings = [m for m in messages(notifications()) if "out of domain" in m]
-    assert warnings and "skull-stripped brains" in warnings[0] and "t1-contour" in warnings[0]
+    assert warnings and "skull-stripped brains" in warnings[0] and "t1-lmi" in warnings[0]
     [image] = owned_layers(viewer, TRANSLATION_ROLE)
     assert image.metadata["provenance"]["Warnings"] == warnings[:1]
 

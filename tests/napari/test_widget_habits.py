@@ -84,8 +84,8 @@ def test_progress_shows_the_time_left(docked):
 
 def test_the_model_line_names_its_anatomy_and_the_tooltip_holds_the_card(docked):
     _, widget = docked
-    assert widget.model_info.value.startswith("→ T1 · trained with ")
-    assert widget.model_info.value.endswith("· on brains only")  # the bundled models: skull-stripped brains
+    # the bundled default is the 2 mm lmi model: its line gives the pixel spacing, not the crop size
+    assert widget.model_info.value == "→ T1 · trained with lmi · 2 mm pixels · on brains only"
     tooltip = widget.model_info.tooltip
     assert "training data: IXI" in tooltip and "anatomy: brain only" in tooltip and "notes:" in tooltip
 

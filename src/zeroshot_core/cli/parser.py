@@ -129,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("source", nargs="+", help=f"source image (NIfTI, PNG, TIFF, NPY); {_MANY_HELP}")
     translate.add_argument("--out", required=True, help="output image (same grid and affine as the source); a "
                                                         "folder for several inputs")
-    translate.add_argument("--model", help="model folder (default: the bundled model for --guidance)")
+    translate.add_argument("--model", help="model folder (default: the bundled model for --guidance; for "
+                                                "neither, the bundled lmi model)")
     translate.add_argument("--guidance", help=f"{GUIDANCE_HELP} (default: the model's)")
     translate.add_argument("--guidance-param", action="append", metavar="NAME=VALUE",
                            help="a parameter of the guidance strategy, e.g. radius=3 (repeatable; default: the "

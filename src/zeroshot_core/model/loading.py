@@ -13,6 +13,7 @@ from typing import Sequence
 
 import torch
 
+from zeroshot_core.choices import DEFAULT_GUIDANCE
 from zeroshot_core.errors import ModelError
 from zeroshot_core.model.store import CARD_FILE, ModelCard, load_weights, read_card
 
@@ -61,7 +62,8 @@ def models_by_guidance(folders: Sequence[str | os.PathLike]) -> dict[str, Path]:
 
 
 def default_model_dir(guidance: str | None) -> Path:
-    """The bundled model for ``guidance`` (any bundled model if ``None``).
+    """The bundled model for ``guidance``; for ``None``, the one for
+    :data:`~zeroshot_core.choices.DEFAULT_GUIDANCE` (any bundled model if there is none).
 
     Raises
     ------
@@ -70,7 +72,7 @@ def default_model_dir(guidance: str | None) -> Path:
     """
     dirs = bundled_model_dirs()
     if guidance is None and dirs:
-        return dirs[0]
+        return models_by_guidance(dirs).get(DEFAULT_GUIDANCE, dirs[0])
     if guidance is not None and (found := models_by_guidance(dirs).get(guidance)) is not None:
         return found
     wanted = f" for guidance {guidance!r}" if guidance else ""
