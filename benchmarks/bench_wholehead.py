@@ -18,7 +18,8 @@ T2→T1) is scored the same way.
 ``--model NAME=FOLDER[:KEY=VALUE...]`` may repeat; NAME is a row label, the guidance comes from
 the model card; KEY is ``cfg`` (classifier-free guidance scale), ``samples`` (draws averaged per
 slice), ``steps``, ``scheduler`` or ``denoise`` (``off``, ``nlm`` or ``auto``, the ``translate`` default), overriding the command's sampling settings for that row. Each
-row's time and network evaluations per slice are printed. Prints one Markdown table per case
+row's time and network evaluations per slice are printed. ``--sources pd`` (or ``t2``) scores
+one source contrast only. Prints one Markdown table per case
 and a summary (mean Dice over the validation heads, against 90 % of the real T1's score and the
 shape-only control + 0.15).
 """
@@ -167,17 +168,21 @@ def main() -> None:
     parser.add_argument("--scheduler", default="ddim")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-phantom", action="store_true")
+    parser.add_argument("--sources", default="pd,t2", help="source contrasts to score, comma-separated (default pd,t2)")
     args = parser.parse_args()
+    sources = [s.strip().lower() for s in args.sources.split(",") if s.strip()]
+    if not sources or set(sources) - {"pd", "t2"}:
+        raise SystemExit(f"--sources {args.sources}: give pd, t2 or both")
     torch.set_num_threads(args.threads)
     specs = [_model_spec(text) for text in args.model]
     state = fit_kmeans(args.shared)
     cases = []
     for folder in build_validation(args.shared, args.out):
-        for modality in ("pd", "t2"):
+        for modality in sources:
             cases.append((f"{folder.name} {modality.upper()}→T1", folder / f"{modality}.nii.gz",
                           folder / "t1.nii.gz", folder / "labels.nii.gz", "head"))
     if not args.no_phantom:
-        for modality in ("pd", "t2"):
+        for modality in sources:
             cases.append((f"phantom {modality.upper()}→T1", load_sample(modality), load_sample("t1"),
                           load_sample("labels"), "phantom"))
     table: dict[str, dict[str, float]] = {}
