@@ -90,7 +90,8 @@ def _fit_segmenters(names: Sequence[str], data: TrainingSet) -> dict[str, Any]:
 def _hardware(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    threads = torch.get_num_threads()
+    return f"{platform.processor() or platform.machine()} CPU, {threads} thread{'' if threads == 1 else 's'}"
 
 
 def train_iter(targets: Sequence[str | os.PathLike], out: str | os.PathLike, config: TrainConfig,
