@@ -87,11 +87,17 @@ def test_translate_auto_denoises_a_noisy_source_like_nlm_and_a_clean_one_like_of
     np.testing.assert_array_equal(to_volume(noisy_path).data, before)  # the input file is not changed
 
 
-def test_the_cli_says_what_auto_did_and_the_sidecar_records_why(model_with_noise_level, t1_path, tmp_path, capsys):
-    out = tmp_path / "t.nii.gz"
-    assert main(["-q", "translate", str(t1_path), "--model", str(model_with_noise_level(0.9)), "--out", str(out),
-                 "--steps", "2", "--slices", "60", "--device", "cpu", "--denoise", "auto"]) == 0
-    assert "--denoise auto: not denoised (source noise" in capsys.readouterr().err
-    record = json.loads(api.sidecar_path(out).read_text())["Translation"]
+def test_the_cli_says_when_auto_denoised_and_the_sidecar_records_why(model_with_noise_level, t1_path, tmp_path,
+                                                                      capsys):
+    args = ["-q", "translate", str(t1_path), "--steps", "2", "--slices", "60", "--device", "cpu"]
+    quiet, noisy = tmp_path / "quiet.nii.gz", tmp_path / "noisy.nii.gz"
+    assert main(args + ["--model", str(model_with_noise_level(0.9)), "--out", str(quiet)]) == 0
+    assert capsys.readouterr().err == ""  # nothing done, nothing said
+    record = json.loads(api.sidecar_path(quiet).read_text())["Translation"]
     assert record["denoise"] == "auto"
     assert record["denoise_choice"]["applied"] == "off" and record["denoise_choice"]["training_noise"] == 0.9
+    assert "not above 1.5 × the training images' 90.0%" in record["denoise_choice"]["reason"]
+    assert main(args + ["--model", str(model_with_noise_level(0.0001)), "--out", str(noisy)]) == 0
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("zeroshot: note: --denoise auto: the source was denoised (source noise ")
+    assert json.loads(api.sidecar_path(noisy).read_text())["Translation"]["denoise_choice"]["applied"] == "nlm"

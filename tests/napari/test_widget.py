@@ -85,14 +85,34 @@ def test_mask_controls_update_the_preview_without_sampling(docked, qtbot):
 
 
 def test_preview_shows_the_guidance_map_of_the_model(docked, tiny_model, qtbot):
-    viewer, widget = docked
-    assert not owned_layers(viewer, GUIDANCE_ROLE)  # no bundled model: mask only
+    viewer, widget = docked  # its preview starts with the bundled default (lmi: a continuous LMI map)
     _use_model(widget, tiny_model)
     assert "T1" in widget.model_info.value and "contour" in widget.model_info.value
-    qtbot.waitUntil(lambda: bool(owned_layers(viewer, GUIDANCE_ROLE)))
+
+    def contour_shown() -> bool:  # the bundled model's map, computed before the switch, gives way to it
+        layers = owned_layers(viewer, GUIDANCE_ROLE)
+        return bool(layers) and set(np.unique(layers[0].data)) == {-1.0, 1.0}
+
+    qtbot.waitUntil(contour_shown, timeout=RUN_TIMEOUT_MS)
     [contour] = owned_layers(viewer, GUIDANCE_ROLE)
-    assert set(np.unique(contour.data)) == {-1.0, 1.0}
     assert contour.data.shape == owned_layers(viewer, MASK_ROLE)[0].data.shape
+
+
+def test_a_preview_computed_for_old_settings_is_dropped_and_redone(docked, tiny_model, qtbot):
+    viewer, widget = docked
+    previewer = widget._previewer
+    qtbot.waitUntil(lambda: not previewer.busy and bool(owned_layers(viewer, GUIDANCE_ROLE)), timeout=RUN_TIMEOUT_MS)
+    shown = []
+    show = previewer._show
+    previewer._show = lambda source, plane, role, image: shown.append(
+        (role, set(np.unique(image)) <= {-1.0, 1.0})) or show(source, plane, role, image)
+    previewer.refresh()  # a computation for the bundled lmi model is under way ...
+    assert previewer.busy
+    _use_model(widget, tiny_model)  # ... when the settings change
+    previewer.stop()  # no debounced refresh: the redo must come from the outdated computation itself
+    qtbot.waitUntil(lambda: not previewer.busy and any(role == GUIDANCE_ROLE for role, _ in shown),
+                    timeout=RUN_TIMEOUT_MS)
+    assert all(binary for role, binary in shown if role == GUIDANCE_ROLE)  # the LMI map was never shown again
 
 
 class _FancyGuidance(Guidance):

@@ -106,8 +106,10 @@ class PreviewController:
         self._closed = True
 
     def schedule(self) -> None:
-        """Refresh soon (merges bursts of events)."""
+        """Refresh soon (merges bursts of events); a preview being computed is now out of date."""
         if self.enabled:
+            if self._worker is not None:
+                self._pending = True  # its result is for the old settings: dropped, and redone when it ends
             self._timer.start()
 
     def stop(self) -> None:

@@ -162,9 +162,9 @@ def translate_file(args: argparse.Namespace, options, source_path, source, paths
     record = _provenance(result, options, source_path)
     save_volume(result.volume, paths["--out"], description=descrip(record))
     print(f"translation ({result.guidance}, {len(result.slices)} slices) written to {paths['--out']}")
-    if result.denoise is not None and result.denoise.requested == "auto":
-        print(f"zeroshot: note: --denoise auto: {'denoised' if result.denoise.applied == 'nlm' else 'not denoised'} "
-              f"({result.denoise.reason})", file=sys.stderr)
+    if result.denoise is not None and result.denoise.requested == "auto" and result.denoise.applied != "off":
+        print(f"zeroshot: note: --denoise auto: the source was denoised ({result.denoise.reason}); "
+              "--denoise off keeps it as it is", file=sys.stderr)
     _write_sidecar(paths["--out"], record)
     if labels is not None:
         try:
