@@ -16,6 +16,7 @@ from zeroshot_core.cli.options import (
     _slice_list,
     _write_sidecar,
 )
+from zeroshot_core.cli.signals import Stopped
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -143,8 +144,11 @@ def translate_file(args: argparse.Namespace, options, source_path, source, paths
     from zeroshot_core.api import descrip, run_translation, save_volume, segment_translation
 
     bars = []
+    stop = getattr(args, "stop_signals", None)
 
     def show(event) -> None:
+        if stop is not None and stop.received is not None:  # stop here, at a known point between steps
+            raise Stopped(stop.received)
         if not bars:
             bars.append(_progress_bar(event.slices_total * max(event.steps_total, 1), desc, args.quiet))
         bar = bars[0]
@@ -152,11 +156,17 @@ def translate_file(args: argparse.Namespace, options, source_path, source, paths
         bar.set_postfix(slice=f"{event.slices_done}/{event.slices_total}", refresh=False)
         bar.refresh()
 
+    if stop is not None:  # a signal is recorded and acted on at the next step, not wherever it lands
+        stop.deferred = True  # (a handler that raises inside a finaliser would be ignored, the signal lost)
     try:
         result = run_translation(source, args.model, args.guidance, options, on_progress=show)
     finally:
+        if stop is not None:
+            stop.deferred = False
         for bar in bars:
             bar.close()
+    if stop is not None and stop.received is not None:  # it came during the last step: nothing is written
+        raise Stopped(stop.received)
     labels = segment_translation(result, args.segmenter) if paths.get("--labels") else None
     what = f"{result.model.card.target_modality} translation ({result.guidance})"
     record = _provenance(result, options, source_path)
