@@ -37,7 +37,7 @@ from zeroshot_core.io.volume import Volume
 from zeroshot_core.samples.sample_data import load_sample
 
 
-def relative_noise(volume: Volume) -> float:
+def file_grid_noise(volume: Volume) -> float:
     """Median per-slice noise σ over the 0.5–99.5 % intensity range inside the filter mask."""
     axis = slicing_axis(volume.affine, volume.data.shape)
     mask = source_mask(volume, axis, MaskParams(erosion_radius=1))
@@ -66,7 +66,7 @@ def main() -> None:
     header = "| source | noise σ / intensity range |" + "".join(f" {m.name}: on its grid | auto |" for m in args.model)
     print(header + "\n|" + "---|" * (header.count("|") - 1))
     for name, volume in sources:
-        cells = [f"{relative_noise(volume):.1%}"]
+        cells = [f"{file_grid_noise(volume):.1%}"]
         for model in args.model:
             axis = slicing_axis(volume.affine, volume.data.shape)
             count = volume.data.shape[axis]

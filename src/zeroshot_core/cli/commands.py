@@ -16,7 +16,6 @@ from zeroshot_core.cli.options import (
     _slice_list,
     _write_sidecar,
 )
-from zeroshot_core.cli.signals import Stopped
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -147,8 +146,8 @@ def translate_file(args: argparse.Namespace, options, source_path, source, paths
     stop = getattr(args, "stop_signals", None)
 
     def show(event) -> None:
-        if stop is not None and stop.received is not None:  # stop here, at a known point between steps
-            raise Stopped(stop.received)
+        if stop is not None:  # stop here, at a known point between steps
+            stop.raise_if_received()
         if not bars:
             bars.append(_progress_bar(event.slices_total * max(event.steps_total, 1), desc, args.quiet))
         bar = bars[0]
@@ -165,8 +164,8 @@ def translate_file(args: argparse.Namespace, options, source_path, source, paths
             stop.deferred = False
         for bar in bars:
             bar.close()
-    if stop is not None and stop.received is not None:  # it came during the last step: nothing is written
-        raise Stopped(stop.received)
+    if stop is not None:  # it came during the last step: nothing is written
+        stop.raise_if_received()
     labels = segment_translation(result, args.segmenter) if paths.get("--labels") else None
     what = f"{result.model.card.target_modality} translation ({result.guidance})"
     record = _provenance(result, options, source_path)

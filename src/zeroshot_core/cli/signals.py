@@ -63,6 +63,12 @@ class StopSignals:
         if not (self.deferred and first):
             raise Stopped(signum)
 
+    def raise_if_received(self) -> None:
+        """Raise :class:`Stopped` if a (deferred) signal has arrived: the stop point of work that
+        defers signals to a step boundary."""
+        if self.received is not None:
+            raise Stopped(self.received)
+
     def __enter__(self) -> "StopSignals":
         if threading.current_thread() is threading.main_thread():
             for signum in HANDLED:

@@ -26,7 +26,6 @@ VOLUME_METHODS = ("off", "nlm")
 """What :func:`denoise_volume` does; ``auto`` chooses between them per translation."""
 
 
-
 def noise_sigma(plane: np.ndarray, mask: np.ndarray | None = None) -> float:
     """Gaussian noise standard deviation of a 2-D image by Donoho's wavelet rule.
 
