@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import imageio.v3 as iio
+import nibabel as nib
 import numpy as np
 import pytest
 
@@ -11,7 +13,7 @@ from zeroshot_core.cli.parser import main
 from zeroshot_core.cli.report_commands import model_folders
 from zeroshot_core.errors import ModelError
 from zeroshot_core.evaluation.evaluator import DEFAULT_METHODS
-from zeroshot_core.imaging.orientation import central_slices
+from zeroshot_core.imaging.orientation import central_slices, slicing_axis
 from zeroshot_core.model.loading import models_by_guidance
 from zeroshot_core.samples.sample_data import sample_paths
 
@@ -48,6 +50,45 @@ def test_demo_with_tiny_models(models_dir, tmp_path, capsys):
     for method in DEFAULT_METHODS:
         assert f"| {method} " in printed
     assert "lmi: skipped" in printed and not (out / "t2").exists()
+
+
+def test_demo_translates_a_real_whole_head_without_labels(models_dir, ixi_t1_files, tmp_path, capsys):
+    head = ixi_t1_files[0]
+    before = head.read_bytes()
+    out = tmp_path / "demo"
+    code = main(["-q", "demo", "--out", str(out), "--models-dir", str(models_dir), "--steps", "2",
+                 "--slices", "40", "--methods", "identity,contour", "--real", str(head)])
+    printed = capsys.readouterr().out
+    assert code == 0 and head.read_bytes() == before
+    name = head.name.removesuffix(".nii.gz")
+    summary = json.loads((out / "real" / "unlabelled.json").read_text())
+    assert summary["scored"] is False and [i["name"] for i in summary["images"]] == [name]
+    image = summary["images"][0]
+    # no lmi model in this folder: the next requested guidance with a model translates
+    source = nib.load(head)
+    axis = slicing_axis(source.affine, source.shape)
+    assert image["guidance"] == "contour" and image["axis"] == axis
+    slices = image["slices"]
+    centre = source.shape[axis] / 2
+    assert len(slices) == 8 and slices == list(range(slices[0], slices[0] + 8)) and abs(slices[4] - centre) < 15
+    translation = nib.load(out / "real" / f"{name}_t1.nii.gz")
+    labels = np.asarray(nib.load(out / "real" / f"{name}_labels.nii.gz").dataobj)
+    assert translation.shape == source.shape and np.allclose(translation.affine, source.affine)
+    inside = np.take(labels, slices, axis=axis)
+    assert set(np.unique(inside)) == {0, 1, 2, 3}
+    assert not np.delete(labels, slices, axis=axis).any()  # untranslated slices stay unlabelled
+    figure = iio.imread(out / "real" / "figure.png")
+    assert figure.ndim == 3 and figure.shape[1] > 3 * 160
+    assert "shown, not scored" in printed and f"{name}: 8 slices along axis {axis}" in printed
+
+
+def test_demo_with_a_missing_real_image_fails_before_any_work(models_dir, tmp_path, capsys):
+    out = tmp_path / "demo"
+    code = main(["-q", "demo", "--out", str(out), "--models-dir", str(models_dir),
+                 "--real", str(tmp_path / "nowhere.nii.gz")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "nowhere.nii.gz" in err and "\n" not in err and "Traceback" not in err
+    assert not out.exists()
 
 
 def test_demo_without_models_runs_the_baselines_and_fails_in_one_line(tmp_path, capsys):

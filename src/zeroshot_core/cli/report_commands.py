@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from zeroshot_core.errors import InputError, ModelError
 
@@ -57,7 +58,7 @@ def _describe_slices(slices: Sequence[int]) -> str:
 
 
 def _run(source: Any, target: Any, labels: Any, *, mask: Any, models: dict[str, Any], methods: tuple[str, ...],
-         options: Any, slices: Sequence[int] | None, out: Path, quiet: bool, title: str) -> "EvaluationResult":
+         options: Any, slices: Sequence[int] | None, out: Path, quiet: bool, title: str) -> EvaluationResult:
     """Evaluate with a progress bar, write the report into ``out`` and print the table."""
     from tqdm import tqdm
 
@@ -87,7 +88,7 @@ def _run(source: Any, target: Any, labels: Any, *, mask: Any, models: dict[str, 
     return result
 
 
-def _require_diffusion(results: "list[EvaluationResult]", where: str, out: Path) -> None:
+def _require_diffusion(results: list[EvaluationResult], where: str, out: Path) -> None:
     """Raise ModelError if diffusion methods were requested and none produced an output."""
     from zeroshot_core.choices import BASELINES
 
@@ -135,6 +136,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from zeroshot_core.cli.options import _slice_list
     from zeroshot_core.imaging.orientation import central_slices, slicing_axis
+    from zeroshot_core.io.formats import load_volume
     from zeroshot_core.model.loading import models_by_guidance
     from zeroshot_core.samples.sample_data import load_sample
 
@@ -152,11 +154,57 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"demo: brain phantom {'+'.join(s.upper() for s in sources)} -> T1 on {len(slices)} slices "
           f"({_describe_slices(slices)}) along axis {axis}, {args.steps} {args.scheduler} steps, seed {args.seed}; "
           f"models ({where}): {found}")
+    real = [load_volume(path) for path in args.real or ()]  # unreadable files fail before any work
     results = [_run(load_sample(s), target, labels, mask=None, models=dict(models), methods=methods,
                     options=_options(args), slices=slices, out=out / s, quiet=args.quiet,
                     title=f"{s.upper()} -> T1") for s in sources]
     _require_diffusion(results, where, out)
+    if real:
+        _demo_real(real, args, models, methods, out / "real")
     return 0
+
+
+def _demo_real(volumes: list[Any], args: argparse.Namespace, models: dict[str, Any], methods: tuple[str, ...],
+               out: Path) -> None:
+    """Translate each unlabelled real image with the default guidance's model; write and print what was done."""
+    from dataclasses import replace
+
+    from tqdm import tqdm
+
+    from zeroshot_core.choices import DEFAULT_GUIDANCE
+    from zeroshot_core.evaluation.unlabelled import (
+        file_stem,
+        translate_unlabelled,
+        write_unlabelled,
+    )
+    from zeroshot_core.imaging.head_mask import head_mask
+    from zeroshot_core.imaging.orientation import central_slices, slicing_axis
+
+    guidance = DEFAULT_GUIDANCE if DEFAULT_GUIDANCE in models else next((m for m in methods if m in models), None)
+    if guidance is None:
+        raise ModelError("no diffusion model for the --real images; pass --models-dir DIR with a trained model")
+    shown = []
+    for volume in volumes:
+        axis = slicing_axis(volume.affine, volume.data.shape)
+        count = volume.data.shape[axis]
+        slices = tuple(range(count)) if count <= DEMO_SLICES else central_slices(
+            head_mask(volume.data, axis), axis, DEMO_SLICES)
+        options = replace(_options(args), axis=axis, slices=slices)
+        with tqdm(total=100, desc=f"{file_stem(volume.path)} -> T1", disable=args.quiet, file=sys.stderr,
+                  dynamic_ncols=True, bar_format="{l_bar}{bar}| [{elapsed}]") as bar:
+            def progress(event: Any) -> None:
+                bar.n = round(100 * event.fraction)
+                bar.refresh()
+
+            shown.append(translate_unlabelled(volume, models[guidance], options, name=file_stem(volume.path),
+                                              on_progress=progress))
+    paths = write_unlabelled(shown, out)
+    print(f"\nreal images (no T1 and no labels: shown, not scored), translated with {guidance} = {models[guidance]}:")
+    for item in shown:
+        t = item.translation
+        print(f"  {item.name}: {len(t.slices)} slices along axis {t.axis} in {item.seconds:.0f} s"
+              f"{', denoised first (' + t.denoise.reason + ')' if t.denoise and t.denoise.applied != 'off' else ''}")
+    print(f"figure: {paths['figure']}; translations and K-Means labels (NIfTI) in {out}")
 
 
 def add_report_commands(sub: argparse._SubParsersAction) -> None:
@@ -190,5 +238,9 @@ def add_report_commands(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--models-dir", help="folder of model subfolders (default: the bundled models)")
     demo.add_argument("--methods", default=",".join(DEFAULT_METHODS), help=methods_help)
     demo.add_argument("--slices", help=f"slices to translate (default the {DEMO_SLICES} central axial slices)")
+    demo.add_argument("--real", action="append", metavar="FILE",
+                      help=f"also translate this real image (a whole head in the source modality, NIfTI/PNG/TIFF/NumPy; "
+                           f"no labels needed: shown, not scored) on its {DEMO_SLICES} central slices with the "
+                           f"default model; results in OUT/real (repeat for more files)")
     _add_sampling_options(demo, DEMO_STEPS)
     demo.set_defaults(func=cmd_demo)
