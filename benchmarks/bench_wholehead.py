@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from zeroshot_core.choices import BASELINES
+from zeroshot_core.diffusion.native_grid import cfg_scale_for
 from zeroshot_core.diffusion.translation import TranslateOptions
 from zeroshot_core.evaluation.evaluator import evaluate
 from zeroshot_core.evaluation.report import write_report
@@ -127,9 +128,9 @@ def _model_spec(text: str) -> tuple[str, Path, dict]:
     return name, Path(folder), overrides
 
 
-def network_evaluations(options: TranslateOptions) -> int:
-    """UNet evaluations per slice: steps × samples × (2 with classifier-free guidance)."""
-    return options.steps * options.samples * (2 if options.cfg_scale != 1.0 else 1)
+def network_evaluations(options: TranslateOptions, card) -> int:
+    """UNet evaluations per slice: steps × samples × (2 with classifier-free guidance, the card's default included)."""
+    return options.steps * options.samples * (2 if cfg_scale_for(card, options.cfg_scale) != 1.0 else 1)
 
 
 def run_case(title: str, source, target, labels, specs, state, args, out: Path) -> dict[str, float]:
@@ -144,7 +145,8 @@ def run_case(title: str, source, target, labels, specs, state, args, out: Path) 
     scores["real T1 (ceiling)"] = result.target.mean_dice
     write_report(result, out / "baselines")
     for name, folder, overrides in specs:
-        guidance = read_card(folder).guidance
+        card = read_card(folder)
+        guidance = card.guidance
         row_options = replace(options, **overrides)
         started = time.perf_counter()
         result = evaluate(source, target, labels, models={name: folder}, methods=(name,),
@@ -153,7 +155,7 @@ def run_case(title: str, source, target, labels, specs, state, args, out: Path) 
         scores[name] = row.mean_dice if row.status == "ok" else float("nan")
         write_report(result, out / name)
         print(f"  {title} {name}: {row.status} mean Dice {scores[name]:.3f} "
-              f"({time.perf_counter() - started:.0f} s, {network_evaluations(row_options)} network "
+              f"({time.perf_counter() - started:.0f} s, {network_evaluations(row_options, card)} network "
               f"evaluations per slice) {row.reason}", flush=True)
     return scores
 
@@ -168,6 +170,7 @@ def main() -> None:
     parser.add_argument("--scheduler", default="ddim")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-phantom", action="store_true")
+    parser.add_argument("--no-heads", action="store_true", help="score the phantom only")
     parser.add_argument("--sources", default="pd,t2", help="source contrasts to score, comma-separated (default pd,t2)")
     args = parser.parse_args()
     sources = [s.strip().lower() for s in args.sources.split(",") if s.strip()]
@@ -177,10 +180,12 @@ def main() -> None:
     specs = [_model_spec(text) for text in args.model]
     state = fit_kmeans(args.shared)
     cases = []
-    for folder in build_validation(args.shared, args.out):
+    for folder in [] if args.no_heads else build_validation(args.shared, args.out):
         for modality in sources:
             cases.append((f"{folder.name} {modality.upper()}→T1", folder / f"{modality}.nii.gz",
                           folder / "t1.nii.gz", folder / "labels.nii.gz", "head"))
+    if args.no_heads and args.no_phantom:
+        raise SystemExit("--no-heads and --no-phantom leave nothing to score")
     if not args.no_phantom:
         for modality in sources:
             cases.append((f"phantom {modality.upper()}→T1", load_sample(modality), load_sample("t1"),

@@ -14,7 +14,8 @@ that ignored its source altogether would agree perfectly, so read it next to the
         --model lmi=src/zeroshot_core/model/bundled/t1-lmi \\
         --model contour=src/zeroshot_core/model/bundled/t1-contour --steps 25
 
-``--model NAME=FOLDER[:KEY=VALUE...]`` may repeat (keys as in ``bench_wholehead.py``). The figure's rows are the PD and
+``--nifti DIR`` instead writes the two slices as NIfTI (the affine below), the input of
+``zeroshot demo --real``. ``--model NAME=FOLDER[:KEY=VALUE...]`` may repeat (keys as in ``bench_wholehead.py``). The figure's rows are the PD and
 the T2 source; its columns the source, each model's translation, and the K-Means labels of
 the first model's translation.
 """
@@ -36,6 +37,7 @@ from zeroshot_core.diffusion.translation import TranslateOptions
 from zeroshot_core.evaluation.metrics import dice
 from zeroshot_core.evaluation.report import _colour, _draw_text, _grey
 from zeroshot_core.io.atomic import atomic_write
+from zeroshot_core.io.formats import save_volume
 from zeroshot_core.io.volume import Volume
 from zeroshot_core.segmentation import segment_translation
 
@@ -60,13 +62,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/ixi_t2_pd_slice"))
     parser.add_argument("--out", type=Path, default=Path("real_ixi_pd_t2.png"))
-    parser.add_argument("--model", action="append", default=[], required=True,
+    parser.add_argument("--nifti", type=Path, help="only write the PD and T2 slice as NIfTI into this folder "
+                        "(IXI040-PD-slice69.nii.gz, IXI040-T2-slice69.nii.gz: inputs for zeroshot demo --real) and stop")
+    parser.add_argument("--model", action="append", default=[],
                         help="NAME=FOLDER[:cfg=S:samples=K:steps=N:scheduler=X] (repeat)")
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     sources = {m: load_slice(args.data, m) for m in MODALITIES}
+    if args.nifti:
+        args.nifti.mkdir(parents=True, exist_ok=True)
+        for modality, source in sources.items():
+            print(save_volume(source, args.nifti / f"IXI040-{modality}-slice69.nii.gz"))
+        return
+    if not args.model:
+        parser.error("--model is required (unless --nifti)")
     rows: dict[str, list[np.ndarray]] = {m: [] for m in MODALITIES}
     first_labels: dict[str, np.ndarray] = {}
     print("| model | PD→T1 vs T2→T1 label agreement (mean Dice) | seconds per slice |\n|---|---|---|")

@@ -235,7 +235,8 @@ def check_card(make) -> None:
     assert isinstance(card, ModelCard)
     assert isinstance(card.guidance, str) and isinstance(card.model_size, str)
     assert isinstance(card.target_modality, str) and isinstance(card.notes, str)
-    for name in ("guidance_params", "unet", "noise_schedule", "target_intensity", "mask", "training", "segmenters"):
+    for name in ("guidance_params", "unet", "noise_schedule", "target_intensity", "mask", "training", "segmenters",
+                 "sampling"):
         assert isinstance(getattr(card, name), dict), name
     for name in ("condition_channels", "image_size", "format_version"):
         assert isinstance(getattr(card, name), int) and not isinstance(getattr(card, name), bool), name
@@ -244,6 +245,9 @@ def check_card(make) -> None:
     assert len(card.percentiles) == 2 and all(isinstance(p, (int, float)) and math.isfinite(p) for p in card.percentiles)
     low, high = card.target_intensity["low"], card.target_intensity["high"]
     assert all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (low, high))
+    cfg = card.sampling.get("cfg_scale", 1.0)
+    assert isinstance(cfg, (int, float)) and not isinstance(cfg, bool) and 0.0 <= cfg <= 20.0
+    assert set(card.sampling) <= {"cfg_scale", "note"} and isinstance(card.sampling.get("note", ""), str)
     json.dumps(card.to_dict())
 
 
@@ -276,7 +280,9 @@ def test_read_card_of_any_file_gives_a_card_or_model_error(text):
 
 @pytest.mark.parametrize("field, value", [("unet", []), ("condition_channels", "1"), ("image_size", True),
                                           ("percentiles", [1]), ("target_intensity", {"low": "a", "high": 1}),
-                                          ("guidance_params", [1, 2])])
+                                          ("guidance_params", [1, 2]), ("sampling", {"cfg_scale": 50.0}),
+                                          ("sampling", {"cfg_scale": True}), ("sampling", {"steps": 10}),
+                                          ("sampling", [])])
 def test_card_fields_of_the_wrong_type_name_the_field(field, value):
     with pytest.raises(ModelError, match=field):
         ModelCard.from_dict({**valid_card_dict(), field: value})

@@ -66,3 +66,6 @@ def test_card_summary_tells_whole_head_from_brain_only():
     assert "fine-tuned from: t1-lmi-64px (6741 steps, 64 px)" in tuned and "anatomy: brain only" in " ".join(tuned)
     other = card_summary({**base, "training": {"files": ["a.nii.gz"]}})
     assert any(line.startswith("anatomy: the foreground") for line in other)
+    assert not any(line.startswith("sampling default") for line in other)
+    guided = card_summary({**base, "sampling": {"cfg_scale": 1.25, "note": "best on the validation"}})
+    assert "sampling default: --cfg-scale 1.25 — best on the validation" in guided

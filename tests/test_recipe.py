@@ -248,6 +248,34 @@ def test_a_recipe_model_translates_end_to_end_with_cfg(recipe_model, t1_path):
     assert translated.std() > 0
 
 
+def test_the_cards_measured_cfg_scale_is_the_default(recipe_model, t1_path, tmp_path):
+    import shutil
+
+    from zeroshot_core.diffusion.provenance import translation_provenance
+    from zeroshot_core.diffusion.translation import TranslateOptions, translate_iter
+
+    model = tmp_path / "model"
+    shutil.copytree(recipe_model, model)
+    card = json.loads((model / "model.json").read_text())
+    assert card["sampling"] == {}  # training records no default: CFG stays off
+    card["sampling"] = {"cfg_scale": 2.0, "note": "chosen on a validation"}
+    (model / "model.json").write_text(json.dumps(card))
+
+    def run(cfg_scale):
+        options = TranslateOptions(steps=2, device="cpu", slices=(60,), cfg_scale=cfg_scale)
+        *_, result = translate_iter(t1_path, model, options=options)
+        return result, options
+
+    default, options = run(None)
+    explicit, _ = run(2.0)
+    off, _ = run(1.0)
+    assert default.cfg_scale == explicit.cfg_scale == 2.0 and off.cfg_scale == 1.0
+    np.testing.assert_array_equal(default.volume.data, explicit.volume.data)
+    assert not np.array_equal(default.volume.data, off.volume.data)
+    record = translation_provenance(default, options)["Translation"]
+    assert record["cfg_scale"] == 2.0 and record["cfg_scale_requested"] is None
+
+
 def test_resume_with_another_prediction_is_refused(recipe_model, ixi_t1_files):
     from zeroshot_core.training.loop import train_iter
 
@@ -283,3 +311,15 @@ def test_bundled_epsilon_models_still_load_and_run(t1_path):
         volume = api.translate(t1_path, directory, options=TranslateOptions(steps=2, device="cpu", slices=(45,)))
         assert np.isfinite(volume.data).all()
     assert older_cards >= 1  # t1-contour and t1-none keep the card layout of before the recipe switches
+
+
+def test_the_bundled_lmi_samples_with_its_measured_cfg_scale_and_the_others_without(t1_path):
+    from zeroshot_core.diffusion.translation import TranslateOptions, translate_iter
+    from zeroshot_core.model.loading import bundled_model_dirs
+
+    scales = {}
+    for directory in bundled_model_dirs():
+        *_, result = translate_iter(t1_path, directory, options=TranslateOptions(steps=1, device="cpu", slices=(45,)))
+        scales[directory.name] = result.cfg_scale
+    assert scales.pop("t1-lmi") == 1.25
+    assert set(scales.values()) == {1.0}

@@ -59,9 +59,37 @@ def test_restore_defaults_puts_every_setting_back(docked):
     assert widget.mask.params() == MaskParams()
     defaults = TranslateOptions()
     options = widget.sampling.options(widget.mask.params())
-    assert (options.steps, options.seed, options.device, options.scheduler, options.samples, options.cfg_scale) == (
-        defaults.steps, defaults.seed, defaults.device, defaults.scheduler, defaults.samples, defaults.cfg_scale)
+    assert (options.steps, options.seed, options.device, options.scheduler, options.samples) == (
+        defaults.steps, defaults.seed, defaults.device, defaults.scheduler, defaults.samples)
+    # the CFG scale goes back to the chosen model's measured default, not to a fixed number
+    assert options.cfg_scale == widget._card().get("sampling", {}).get("cfg_scale", 1.0)
     assert options.consistency is None and widget.sampling.current_slice_only and options.denoise == defaults.denoise
+
+
+def test_choosing_a_model_sets_its_measured_cfg_scale(docked, tiny_model, tmp_path):
+    import json
+    import shutil
+
+    from napari_zeroshot._model_choice import FOLDER
+
+    _, widget = docked
+    bundled = widget._card().get("sampling", {}).get("cfg_scale", 1.0)
+    assert widget.sampling.cfg_scale.value == bundled
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    card = json.loads((model / "model.json").read_text())
+    card["sampling"] = {"cfg_scale": 3.0, "note": "test"}
+    (model / "model.json").write_text(json.dumps(card))
+    widget.model.value = FOLDER
+    widget.model_folder.value = model
+    assert widget.sampling.cfg_scale.value == 3.0
+    widget.sampling.cfg_scale.value = 2.5  # the user's choice stays while the model does
+    widget.guidance.value = widget.guidance.choices[0]
+    assert widget.sampling.cfg_scale.value == 2.5
+    widget.restore_button.changed.emit(True)
+    assert widget.sampling.cfg_scale.value == 3.0
+    widget.model.value = widget.model.choices[0]  # back to the bundled model
+    assert widget.sampling.cfg_scale.value == bundled
 
 
 def test_long_status_text_wraps_instead_of_widening_the_dock(docked, qtbot):

@@ -148,9 +148,11 @@ class SamplingControls:
         self.samples = SpinBox(value=defaults.samples, min=1, max=64, label="samples averaged",
                                tooltip="Draws averaged per slice: the mean of K samples is smoother and "
                                        "segments better (K times slower); not with candidates > 1")
-        self.cfg_scale = FloatSpinBox(value=defaults.cfg_scale, min=0.0, max=20.0, step=0.5, label="CFG scale",
-                                      tooltip="Classifier-free guidance: >1 follows the source more closely; "
-                                              "only for models trained with condition dropout (1 = off)")
+        self.cfg_scale = FloatSpinBox(value=1.0, min=0.0, max=20.0, step=0.25, label="CFG scale",
+                                      tooltip="Classifier-free guidance: >1 follows the source more closely, at "
+                                              "twice the time; only for models trained with condition dropout "
+                                              "(1 = off). Set to the model's measured default when a model is "
+                                              "chosen (1.25 for the bundled lmi)")
         self.denoise = ComboBox(value=defaults.denoise, choices=tuple(DENOISE_METHODS), label="denoise source",
                                 tooltip="Remove the source's noise slice by slice (non-local means) before it "
                                         "guides; helps noisy sources such as PD-weighted MRI, costs clean ones "
@@ -173,15 +175,18 @@ class SamplingControls:
         """The widgets hidden until *advanced settings* is ticked."""
         return [self.scheduler, self.seed, self.candidates, self.samples, self.cfg_scale, self.denoise, self.device]
 
-    def restore(self) -> None:
-        """Put every control back to the :class:`TranslateOptions` defaults (current slice)."""
+    def restore(self, cfg_scale: float = 1.0) -> None:
+        """Put every control back to the :class:`TranslateOptions` defaults (current slice).
+
+        ``cfg_scale`` is the chosen model's default (its card's ``sampling.cfg_scale``).
+        """
         defaults = TranslateOptions()
         self.steps.value = defaults.steps
         self.scheduler.value = defaults.scheduler
         self.seed.value = defaults.seed
         self.candidates.value = 1
         self.samples.value = defaults.samples
-        self.cfg_scale.value = defaults.cfg_scale
+        self.cfg_scale.value = cfg_scale
         self.denoise.value = defaults.denoise
         self.device.value = defaults.device
         self.scope.value = SCOPE_SLICE

@@ -197,7 +197,7 @@ class TranslationWidget(Container):
     def restore_defaults(self, *_: Any) -> None:
         """Put the mask and sampling settings back to their defaults (Restore defaults button)."""
         self.mask.restore()
-        self.sampling.restore()
+        self.sampling.restore(getattr(self, "_card_cfg", 1.0))
 
     def _on_model_kind(self, *_: Any) -> None:
         self.model_folder.visible = self.model.value == FOLDER
@@ -228,6 +228,10 @@ class TranslationWidget(Container):
             if card_mask != getattr(self, "_card_mask", None):  # a new model: start from its training mask
                 self._card_mask = card_mask
                 self.mask.set_values(card_mask)
+            card_cfg = float(card.get("sampling", {}).get("cfg_scale", 1.0))
+            if card_cfg != getattr(self, "_card_cfg", None):  # a new model: start from its measured CFG scale
+                self._card_cfg = card_cfg
+                self.sampling.cfg_scale.value = card_cfg
         except ZeroshotError as exc:
             self.model_info.value = "no usable model"
             if notify:

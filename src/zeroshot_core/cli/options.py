@@ -71,9 +71,10 @@ def _add_sampling_options(parser: argparse.ArgumentParser, steps: int) -> None:
     parser.add_argument("--device", default="auto", choices=DEVICE_NAMES,
                         help="auto: CUDA, then Apple MPS, then the CPU")
     parser.add_argument("--batch-size", type=int, default=8, help="slices sampled together (default 8)")
-    parser.add_argument("--cfg-scale", type=float, default=1.0, metavar="S",
-                        help="classifier-free guidance scale, e.g. 2 (default 1 = off; needs a model trained "
-                             "with --condition-dropout)")
+    parser.add_argument("--cfg-scale", type=float, default=None, metavar="S",
+                        help="classifier-free guidance scale, e.g. 1.5 (1 = off; needs a model trained with "
+                             "--condition-dropout); default: the model's measured default (1.25 for the bundled "
+                             "lmi), else 1")
     parser.add_argument("--samples", type=int, default=1, metavar="K",
                         help="draws averaged per slice (default 1): the mean of K samples estimates the "
                              "expected image, smoother for segmenters; costs K times the time")

@@ -1,4 +1,4 @@
-"""Translation support for recipe models: native-spacing grids and the CFG check.
+"""Translation support for recipe models: native-spacing grids, the CFG default and its check.
 
 A model trained with ``spacing_mm`` (see :mod:`zeroshot_core.imaging.spacing`) has seen
 random crops of slices resampled to that pixel spacing, with a whole-head mask. To
@@ -23,6 +23,27 @@ from zeroshot_core.imaging.spacing import inplane_spacing, pad_to, padded_shape,
 from zeroshot_core.io.volume import Volume
 from zeroshot_core.model.store import ModelCard
 from zeroshot_core.model.summary import training_anatomy
+
+
+def cfg_scale_for(card: ModelCard, requested: float | None) -> float:
+    """The classifier-free guidance scale to use: ``requested``, else the card's default, else 1.
+
+    The card's default (``sampling.cfg_scale``) is the scale measured best for that model
+    (``scripts/bundle_model.py --cfg-scale``); models without one sample without CFG.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> cfg_scale_for(SimpleNamespace(sampling={"cfg_scale": 1.25}), None)
+    1.25
+    >>> cfg_scale_for(SimpleNamespace(sampling={"cfg_scale": 1.25}), 1.0)
+    1.0
+    >>> cfg_scale_for(SimpleNamespace(sampling={}), None)
+    1.0
+    """
+    if requested is not None:
+        return float(requested)
+    return float(card.sampling.get("cfg_scale", 1.0))
 
 
 def check_cfg(card: ModelCard, cfg_scale: float, path: Path | str = "the model") -> None:

@@ -77,7 +77,8 @@ def translation_provenance(result: Any, options: Any, source: str | os.PathLike 
         ``Sources`` and ``Translation`` (``model`` with ``name``, ``path``,
         ``card_sha256``, ``target_modality``, ``trained_guidance``; ``guidance``,
         ``guidance_params``, ``steps``, ``scheduler``, ``seed``, ``device``,
-        ``device_requested``, ``batch_size``, ``cfg_scale``, ``samples``, ``denoise``, ``denoise_choice``
+        ``device_requested``, ``batch_size``, ``cfg_scale`` (used), ``cfg_scale_requested``
+        (``None``: the card's default), ``samples``, ``denoise``, ``denoise_choice``
         (what was applied and why), ``acceleration``, ``consistency``,
         ``mask``, ``slices``, ``axis``, ``created`` (UTC, ISO 8601)).
     """
@@ -98,7 +99,8 @@ def translation_provenance(result: Any, options: Any, source: str | os.PathLike 
         "device": str(model.device),
         "device_requested": options.device,
         "batch_size": options.batch_size,
-        "cfg_scale": options.cfg_scale,
+        "cfg_scale": getattr(result, "cfg_scale", options.cfg_scale),
+        "cfg_scale_requested": options.cfg_scale,
         "samples": options.samples,
         "denoise": options.denoise,
         "denoise_choice": result.denoise.to_dict() if getattr(result, "denoise", None) is not None else None,

@@ -23,7 +23,7 @@ from zeroshot_core.diffusion.expectation import (
     sample_noise,
 )
 from zeroshot_core.diffusion.memory import halve_batch
-from zeroshot_core.diffusion.native_grid import NativeGrid, check_cfg
+from zeroshot_core.diffusion.native_grid import NativeGrid, cfg_scale_for, check_cfg
 from zeroshot_core.diffusion.sampling import sample_progressive
 from zeroshot_core.diffusion.schedulers import make_scheduler
 from zeroshot_core.diffusion.selection import check_slices
@@ -77,9 +77,10 @@ class TranslateOptions:
         Slicing axis; ``None`` picks the through-plane axis from the affine.
     guidance_params : mapping
         Overrides of the guidance parameters stored in the model card.
-    cfg_scale : float
+    cfg_scale : float or None
         Classifier-free guidance scale (1.0: off); needs a model trained with
-        condition dropout.
+        condition dropout. ``None`` (default): the model card's measured default
+        (``sampling.cfg_scale``; 1.25 for the bundled ``t1-lmi``), 1.0 when it has none.
     samples : int
         Draws averaged per slice (:mod:`~zeroshot_core.diffusion.expectation`): the
         mean of K samples estimates E[x0 | guide]; costs K times the network calls.
@@ -106,7 +107,7 @@ class TranslateOptions:
     slices: tuple[int, ...] | None = None
     axis: int | None = None
     guidance_params: Mapping[str, Any] = field(default_factory=dict)
-    cfg_scale: float = 1.0
+    cfg_scale: float | None = None
     samples: int = 1
     acceleration: Acceleration = field(default_factory=Acceleration)
     denoise: str = "auto"
@@ -122,7 +123,7 @@ class TranslateOptions:
             raise ConfigError(f"axis must be 0, 1 or 2, got {self.axis}")
         if self.device not in ("auto", "cpu", "cuda", "mps"):
             raise ConfigError(f"unknown device {self.device!r}; use auto, cpu, cuda or mps")
-        if not 0.0 <= self.cfg_scale <= 20.0:
+        if self.cfg_scale is not None and not 0.0 <= self.cfg_scale <= 20.0:
             raise ConfigError(f"cfg scale must be 0..20, got {self.cfg_scale}")
         if not 1 <= self.samples <= 64:
             raise ConfigError(f"samples must be 1..64, got {self.samples}")
@@ -180,6 +181,8 @@ class TranslationResult:
         The filter-mask settings used (the user's, else the model card's).
     denoise : DenoiseChoice or None
         What ``denoise`` did (for ``auto``: whether the source was denoised, and why).
+    cfg_scale : float
+        The classifier-free guidance scale used (the option's, else the card's default).
     """
 
     volume: Volume
@@ -190,6 +193,7 @@ class TranslationResult:
     model: LoadedModel
     mask_params: MaskParams | None = None
     denoise: DenoiseChoice | None = None
+    cfg_scale: float = 1.0
 
 
 def as_source_volume(source: Volume | str | os.PathLike | np.ndarray) -> Volume:
@@ -252,7 +256,8 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
     strategy = build_guidance(loaded, guidance, options.guidance_params)
     card = loaded.card
     size = card.image_size
-    check_cfg(card, options.cfg_scale, loaded.path)
+    cfg_scale = cfg_scale_for(card, options.cfg_scale)
+    check_cfg(card, cfg_scale, loaded.path)
 
     native = NativeGrid.for_card(card, volume, axis)
     mask_params = MaskParams.resolve(options.mask, card.mask)
@@ -312,7 +317,7 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
         scheduler = make_scheduler(options.scheduler, card.noise_schedule)
         result = None
         for event in sample_progressive(unet, scheduler, strategy, reference, static, mask, noise, options.steps,
-                                        generator, cfg_scale=options.cfg_scale, acceleration=options.acceleration):
+                                        generator, cfg_scale=cfg_scale, acceleration=options.acceleration):
             result = event.sample
             yield Progress(done, len(wanted), event.step, event.total, batch)
         yield torch.where(mask > 0, result.clamp(-1.0, 1.0), torch.full_like(result, -1.0))
@@ -368,4 +373,5 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
     target = Normalisation(card.target_intensity["low"], card.target_intensity["high"])
     data = target.invert(reorient.invert(stack_slices(out_slices, canonical_axis)))
     translated = Volume(data.astype(np.float32), volume.affine, volume.header, None)
-    yield TranslationResult(translated, mask3d, strategy.name, tuple(todo_voxel), axis, loaded, mask_params, choice)
+    yield TranslationResult(translated, mask3d, strategy.name, tuple(todo_voxel), axis, loaded, mask_params, choice,
+                            cfg_scale)

@@ -119,6 +119,11 @@ class ModelCard:
         Data, steps (cumulative), batch size, learning rate, seed, wall time, hardware.
     segmenters : dict
         Segmenter name → fitted state (JSON).
+    sampling : dict
+        Sampling defaults measured for this model, used when the caller leaves them
+        unset: ``cfg_scale`` (number 0–20, classifier-free guidance scale; only for
+        models trained with condition dropout) and ``note`` (how it was chosen). Empty:
+        the library defaults (no classifier-free guidance).
     """
 
     guidance: str
@@ -136,6 +141,7 @@ class ModelCard:
     segmenters: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
     format_version: int = FORMAT_VERSION
+    sampling: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name, kind in _CARD_TYPES.items():
@@ -152,6 +158,12 @@ class ModelCard:
             raise ModelError("model card is inconsistent: unet in_channels must be 1 + condition_channels")
         if self.image_size <= 0:
             raise ModelError(f"model card image_size must be positive, got {self.image_size}")
+        unknown = sorted(set(self.sampling) - {"cfg_scale", "note"})
+        cfg = self.sampling.get("cfg_scale", 1.0)
+        if (unknown or not _finite_number(cfg) or not 0.0 <= cfg <= 20.0
+                or not isinstance(self.sampling.get("note", ""), str)):
+            raise ModelError(f"model card field 'sampling' must hold a number 'cfg_scale' in 0..20 and a 'note', "
+                             f"got {self.sampling!r:.80}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible dict."""
@@ -179,7 +191,7 @@ class ModelCard:
 _CARD_TYPES: dict[str, type] = {
     "guidance": str, "guidance_params": dict, "condition_channels": int, "image_size": int, "model_size": str,
     "unet": dict, "noise_schedule": dict, "percentiles": list, "target_intensity": dict, "target_modality": str,
-    "mask": dict, "training": dict, "segmenters": dict, "notes": str, "format_version": int,
+    "mask": dict, "training": dict, "segmenters": dict, "notes": str, "format_version": int, "sampling": dict,
 }
 _KIND_NAMES = {str: "a string", dict: "a JSON object", int: "an integer", list: "a list"}
 

@@ -41,7 +41,8 @@ def card_summary(card: Mapping[str, Any]) -> list[str]:
         (fixed mm of native-spacing models, or "slices resized"), ``training data`` (files,
         slices, licence), ``anatomy`` (whole head / brain only), ``trained`` (steps,
         batch, wall time), ``fine-tuned from`` (the model whose weights started the run,
-        ``train --init-from``) and ``notes`` when the card has them.
+        ``train --init-from``), ``sampling default`` (the measured classifier-free guidance
+        scale used unless one is given) and ``notes`` when the card has them.
 
     Examples
     --------
@@ -71,6 +72,10 @@ def card_summary(card: Mapping[str, Any]) -> list[str]:
     if isinstance(origin, Mapping) and origin.get("model"):
         grid = f"{origin['spacing_mm']} mm" if origin.get("spacing_mm") else f"{origin.get('image_size', '?')} px"
         lines.append(f"fine-tuned from: {origin['model']} ({origin.get('steps', '?')} steps, {grid})")
+    sampling = card.get("sampling") or {}
+    if isinstance(sampling, Mapping) and sampling.get("cfg_scale") is not None:
+        why = f" — {sampling['note']}" if sampling.get("note") else ""
+        lines.append(f"sampling default: --cfg-scale {sampling['cfg_scale']:g}{why}")
     if card.get("notes"):
         lines.append(f"notes: {card['notes']}")
     return lines
