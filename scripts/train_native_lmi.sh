@@ -13,8 +13,9 @@
 # scripts/prepare_ixi_brain.py (DLMUSE > 0) into runs/ixi_brain; the last two subjects in
 # sorted order (IXI049, IXI051) are held out for benchmarks/bench_wholehead.py. The 64-px
 # model saw all ten subjects, so the held-out two are not unseen by the starting weights.
-# The bundled state's last 654 steps (4,000 -> 4,654) used --condition-dropout 0.1, so that
-# translate --cfg-scale works; pass it among the EXTRA options to continue that recipe.
+# The bundled state's last 4,000 steps (4,000 -> 8,000) used --condition-dropout 0.1, so that
+# it samples with classifier-free guidance (its card's default scale 1.25); pass it among the
+# EXTRA options to continue that recipe.
 # Save progress back with:  .venv/bin/python scripts/bundle_model.py OUT t1-lmi [--note ...]
 #
 # ANATOMY=head trains on the whole-head IXI T1 instead (skull, scalp and neck in the mask; the
