@@ -6,11 +6,13 @@ what a reader can judge is the picture: source, translation and the K-Means tiss
 the translation, side by side. ``zeroshot demo --real FILE`` uses this next to the scored
 phantom.
 
-Examples
---------
->>> from zeroshot_core.evaluation.unlabelled import write_unlabelled  # doctest: +SKIP
->>> shown = translate_unlabelled("pd_head.nii.gz", "t1-lmi")          # doctest: +SKIP
->>> write_unlabelled([shown], "demo_out/real")                        # doctest: +SKIP
+A script does the same as ``demo --real`` with::
+
+    from zeroshot_core.diffusion.translation import TranslateOptions
+    from zeroshot_core.evaluation.unlabelled import translate_unlabelled, write_unlabelled
+
+    shown = translate_unlabelled("pd_head.nii.gz", "path/to/t1-lmi", TranslateOptions(slices=(60,)))
+    write_unlabelled([shown], "demo_out/real")
 """
 
 from __future__ import annotations
