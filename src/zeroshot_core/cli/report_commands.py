@@ -173,8 +173,8 @@ def _demo_real(volumes: list[Any], args: argparse.Namespace, models: dict[str, A
 
     from zeroshot_core.choices import DEFAULT_GUIDANCE
     from zeroshot_core.evaluation.unlabelled import (
-        file_stem,
         translate_unlabelled,
+        unique_names,
         write_unlabelled,
     )
     from zeroshot_core.imaging.head_mask import head_mask
@@ -184,20 +184,19 @@ def _demo_real(volumes: list[Any], args: argparse.Namespace, models: dict[str, A
     if guidance is None:
         raise ModelError("no diffusion model for the --real images; pass --models-dir DIR with a trained model")
     shown = []
-    for volume in volumes:
+    for volume, name in zip(volumes, unique_names([v.path for v in volumes])):
         axis = slicing_axis(volume.affine, volume.data.shape)
         count = volume.data.shape[axis]
         slices = tuple(range(count)) if count <= DEMO_SLICES else central_slices(
             head_mask(volume.data, axis), axis, DEMO_SLICES)
         options = replace(_options(args), axis=axis, slices=slices)
-        with tqdm(total=100, desc=f"{file_stem(volume.path)} -> T1", disable=args.quiet, file=sys.stderr,
+        with tqdm(total=100, desc=f"{name} -> T1", disable=args.quiet, file=sys.stderr,
                   dynamic_ncols=True, bar_format="{l_bar}{bar}| [{elapsed}]") as bar:
             def progress(event: Any) -> None:
                 bar.n = round(100 * event.fraction)
                 bar.refresh()
 
-            shown.append(translate_unlabelled(volume, models[guidance], options, name=file_stem(volume.path),
-                                              on_progress=progress))
+            shown.append(translate_unlabelled(volume, models[guidance], options, name=name, on_progress=progress))
     paths = write_unlabelled(shown, out)
     print(f"\nreal images (no T1 and no labels: shown, not scored), translated with {guidance} = {models[guidance]}:")
     for item in shown:

@@ -85,6 +85,25 @@ def file_stem(path: str | os.PathLike) -> str:
     return name or "image"
 
 
+def unique_names(paths: Sequence[str | os.PathLike | None]) -> list[str]:
+    """:func:`file_stem` of each path, with ``-2``, ``-3`` … added where stems repeat.
+
+    Examples
+    --------
+    >>> unique_names(["a/head.nii.gz", "b/head.nii.gz", "c/pd.png", None])
+    ['head', 'head-2', 'pd', 'source']
+    """
+    names: list[str] = []
+    for path in paths:
+        stem = file_stem(path) if path is not None else "source"
+        name, number = stem, 1
+        while name in names:
+            number += 1
+            name = f"{stem}-{number}"
+        names.append(name)
+    return names
+
+
 def translate_unlabelled(source: Volume | str | os.PathLike, model, options: TranslateOptions,
                          name: str | None = None,
                          on_progress: Callable[[Progress], None] | None = None) -> UnlabelledResult:
