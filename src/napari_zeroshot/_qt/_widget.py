@@ -228,7 +228,7 @@ class TranslationWidget(Container):
             if card_mask != getattr(self, "_card_mask", None):  # a new model: start from its training mask
                 self._card_mask = card_mask
                 self.mask.set_values(card_mask)
-            card_cfg = float(card.get("sampling", {}).get("cfg_scale", 1.0))
+            card_cfg = api.default_cfg_scale(card.get("sampling"))
             if card_cfg != getattr(self, "_card_cfg", None):  # a new model: start from its measured CFG scale
                 self._card_cfg = card_cfg
                 self.sampling.cfg_scale.value = card_cfg

@@ -19,10 +19,16 @@ from zeroshot_core.errors import ConfigError
 from zeroshot_core.imaging.head_mask import head_mask
 from zeroshot_core.imaging.mask import MaskParams, source_mask
 from zeroshot_core.imaging.orientation import Reorientation
-from zeroshot_core.imaging.spacing import inplane_spacing, pad_to, padded_shape, resample_slices, resampled_shape
+from zeroshot_core.imaging.spacing import (
+    inplane_spacing,
+    pad_to,
+    padded_shape,
+    resample_slices,
+    resampled_shape,
+)
 from zeroshot_core.io.volume import Volume
 from zeroshot_core.model.store import ModelCard
-from zeroshot_core.model.summary import training_anatomy
+from zeroshot_core.model.summary import default_cfg_scale, training_anatomy
 
 
 def cfg_scale_for(card: ModelCard, requested: float | None) -> float:
@@ -41,9 +47,7 @@ def cfg_scale_for(card: ModelCard, requested: float | None) -> float:
     >>> cfg_scale_for(SimpleNamespace(sampling={}), None)
     1.0
     """
-    if requested is not None:
-        return float(requested)
-    return float(card.sampling.get("cfg_scale", 1.0))
+    return float(requested) if requested is not None else default_cfg_scale(card.sampling)
 
 
 def check_cfg(card: ModelCard, cfg_scale: float, path: Path | str = "the model") -> None:

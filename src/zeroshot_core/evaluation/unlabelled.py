@@ -35,7 +35,7 @@ from zeroshot_core.diffusion.translation import (
 )
 from zeroshot_core.evaluation.report import _colour, _draw_text, _grey, _plane
 from zeroshot_core.io.atomic import atomic_write
-from zeroshot_core.io.formats import save_volume
+from zeroshot_core.io.formats import image_stem, save_volume, to_volume
 from zeroshot_core.io.volume import Volume
 from zeroshot_core.segmentation import segment_translation
 
@@ -70,23 +70,8 @@ class UnlabelledResult:
     seconds: float
 
 
-def file_stem(path: str | os.PathLike) -> str:
-    """``path``'s name without image suffixes (``head.nii.gz`` → ``head``).
-
-    Examples
-    --------
-    >>> file_stem("/data/IXI040-PD.nii.gz")
-    'IXI040-PD'
-    """
-    name = Path(path).name
-    for suffix in (".gz", ".nii", ".npy", ".png", ".tif", ".tiff"):
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-    return name or "image"
-
-
 def unique_names(paths: Sequence[str | os.PathLike | None]) -> list[str]:
-    """:func:`file_stem` of each path, with ``-2``, ``-3`` … added where stems repeat.
+    """:func:`~zeroshot_core.io.formats.image_stem` of each path, with ``-2``, ``-3`` … added where stems repeat.
 
     Examples
     --------
@@ -95,7 +80,7 @@ def unique_names(paths: Sequence[str | os.PathLike | None]) -> list[str]:
     """
     names: list[str] = []
     for path in paths:
-        stem = file_stem(path) if path is not None else "source"
+        stem = image_stem(path) if path is not None else "source"
         name, number = stem, 1
         while name in names:
             number += 1
@@ -131,14 +116,12 @@ def translate_unlabelled(source: Volume | str | os.PathLike, model, options: Tra
     InputError, ModelError, ConfigError
         As :func:`~zeroshot_core.diffusion.running.run_translation`.
     """
-    from zeroshot_core.io.formats import to_volume
-
     volume = to_volume(source)
     started = time.perf_counter()
     translation = run_translation(volume, model, options=options, on_progress=on_progress)
     labels = segment_translation(translation).astype(np.uint8)
-    label = name or (file_stem(source) if isinstance(source, (str, os.PathLike)) else "source")
-    return UnlabelledResult(label, volume, translation, labels, time.perf_counter() - started)
+    return UnlabelledResult(name or unique_names([volume.path])[0], volume, translation, labels,
+                            time.perf_counter() - started)
 
 
 def render_unlabelled(results: Sequence[UnlabelledResult]) -> np.ndarray:

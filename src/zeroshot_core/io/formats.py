@@ -64,6 +64,18 @@ def _suffix(path: Path) -> str:
     return path.suffix.lower()
 
 
+def image_stem(path: str | os.PathLike) -> str:
+    """``path``'s file name without its image suffix, in any case (``a/Head.NII.GZ`` → ``Head``).
+
+    Examples
+    --------
+    >>> image_stem("/data/IXI040-PD.nii.gz"), image_stem("slice.TIFF"), image_stem("notes.txt")
+    ('IXI040-PD', 'slice', 'notes')
+    """
+    name = Path(path).name
+    return name[: len(name) - len(_suffix(Path(path)))] or name
+
+
 def is_supported(path: str | os.PathLike) -> bool:
     """Whether ``path`` has a readable image suffix.
 

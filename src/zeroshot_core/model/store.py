@@ -162,8 +162,8 @@ class ModelCard:
         cfg = self.sampling.get("cfg_scale", 1.0)
         if (unknown or not _finite_number(cfg) or not 0.0 <= cfg <= 20.0
                 or not isinstance(self.sampling.get("note", ""), str)):
-            raise ModelError(f"model card field 'sampling' must hold a number 'cfg_scale' in 0..20 and a 'note', "
-                             f"got {self.sampling!r:.80}")
+            raise ModelError("model card field 'sampling' may hold only a number 'cfg_scale' in 0..20 and a text "
+                             f"'note', got {self.sampling!r:.80}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible dict."""

@@ -5,6 +5,17 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 
+def default_cfg_scale(sampling: Mapping[str, Any] | None) -> float:
+    """The classifier-free guidance scale a card's ``sampling`` entry asks for; 1 (off) without one.
+
+    Examples
+    --------
+    >>> default_cfg_scale({"cfg_scale": 1.25, "note": "measured"}), default_cfg_scale({}), default_cfg_scale(None)
+    (1.25, 1.0, 1.0)
+    """
+    return float((sampling or {}).get("cfg_scale", 1.0))
+
+
 def training_anatomy(training: Mapping[str, Any] | None) -> str | None:
     """``"brain"`` (every training file is a ``*brain*`` skull-stripped image), ``"head"``
     (native-spacing mode on other images: whole heads) or ``None`` (not known) from a card's
@@ -75,7 +86,7 @@ def card_summary(card: Mapping[str, Any]) -> list[str]:
     sampling = card.get("sampling") or {}
     if isinstance(sampling, Mapping) and sampling.get("cfg_scale") is not None:
         why = f" — {sampling['note']}" if sampling.get("note") else ""
-        lines.append(f"sampling default: --cfg-scale {sampling['cfg_scale']:g}{why}")
+        lines.append(f"sampling default: --cfg-scale {default_cfg_scale(sampling):g}{why}")
     if card.get("notes"):
         lines.append(f"notes: {card['notes']}")
     return lines
