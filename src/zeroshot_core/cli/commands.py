@@ -33,7 +33,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         prediction=args.prediction, min_snr_gamma=args.min_snr_gamma, condition_dropout=args.condition_dropout,
         contrast_randomisation=args.contrast_randomisation, contrast_variants=args.contrast_variants,
         guide_noise=args.guide_noise,
-        spacing_mm=args.spacing_mm, init_from=args.init_from, notes=args.notes, channels_last=args.channels_last, compile=args.compile)
+        spacing_mm=args.spacing_mm, init_from=args.init_from, notes=args.notes, channels_last=args.channels_last, compile=args.compile,
+        teacher=args.teacher, teacher_cfg_scale=args.teacher_cfg_scale)
     part = shard_from_env()
     if part.world > 1:
         line = plan_line(config.batch_size, config.learning_rate, part.world)  # refuses an uneven split

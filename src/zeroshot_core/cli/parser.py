@@ -75,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--guidance-param", action="append", metavar="NAME=VALUE",
                        help="a parameter of the guidance strategy, e.g. radius=3 (repeatable)")
     train.add_argument("--image-size", type=int, default=64, metavar="PX", help="slice size the network sees, pixels")
-    train.add_argument("--model-size", default="small", choices=["tiny", "small", "base"], help="UNet size")
+    train.add_argument("--model-size", default="small", choices=["tiny", "lite", "small", "base"],
+                       help="UNet size (lite: a quarter of small's cost, for a --teacher student)")
     train.add_argument("--max-steps", type=int, default=10000, help="total optimiser steps (cumulative)")
     train.add_argument("--batch-size", type=int, default=16,
                        help="slices per optimiser step: the global batch, split evenly among the processes of "
@@ -115,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     recipe.add_argument("--init-from", default=None, metavar="MODEL",
                         help="fine-tune: start from this model folder's weights (same guidance, prediction and "
                              "model size; any image size or spacing) instead of a random start")
+    recipe.add_argument("--teacher", default=None, metavar="MODEL",
+                        help="distil: train on this model folder's predictions instead of the drawn noise (same "
+                             "guidance, prediction and spacing; any size), e.g. a lite student of a small model")
+    recipe.add_argument("--teacher-cfg-scale", type=float, default=1.0, metavar="S",
+                        help="classifier-free guidance scale folded into the teacher's predictions, so that the "
+                             "student samples without it (default 1: none)")
     recipe.add_argument("--notes", default="", help="free text stored in the model card")
     speed = train.add_argument_group("speed (the same maths; results differ only by float rounding)")
     speed.add_argument("--channels-last", action="store_true",

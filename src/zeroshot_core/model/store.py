@@ -11,7 +11,7 @@ Examples
 --------
 >>> from zeroshot_core.model.store import MODEL_SIZES
 >>> sorted(MODEL_SIZES)
-['base', 'small', 'tiny']
+['base', 'lite', 'small', 'tiny']
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ FORMAT_VERSION = 1
 MODEL_SIZES: dict[str, tuple[tuple[int, ...], int, tuple[bool, ...]]] = {
     "tiny": ((16, 32), 1, (False, False)),
     "small": ((32, 64, 96), 1, (False, False, True)),
+    # a quarter of small's cost per slice (half the width, attention only in the middle block, one
+    # more level for the receptive field): the student size for --teacher distillation
+    "lite": ((16, 32, 48, 64), 1, (False, False, False, False)),
     "base": ((64, 128, 192, 256), 2, (False, False, True, True)),
 }
 

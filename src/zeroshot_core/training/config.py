@@ -24,7 +24,7 @@ class TrainConfig:
     image_size : int
         Side of the square training slices.
     model_size : str
-        ``tiny`` (seconds, for tests), ``small`` or ``base`` (quality).
+        ``tiny`` (seconds, for tests), ``lite`` (a distilled student), ``small`` or ``base`` (quality).
     max_steps : int
         Total optimiser steps (cumulative across resumes).
     batch_size : int
@@ -81,6 +81,14 @@ class TrainConfig:
     channels_last : bool
         Keep the UNet's weights and inputs in ``torch.channels_last`` memory format
         (a speed switch: same maths, other memory layout).
+    teacher : str or None
+        Distillation: a model folder whose guided predictions are the training targets
+        instead of the drawn noise (:mod:`zeroshot_core.training.distill`). Its guidance,
+        guidance parameters, prediction type, input channels and spacing must be the
+        run's; its size need not be (the point is a smaller student).
+    teacher_cfg_scale : float
+        Classifier-free guidance scale folded into the teacher's targets (1: none; the
+        teacher must have been trained with condition dropout for more).
     compile : bool
         Run the UNet through ``torch.compile`` (a speed switch; the start pays for the
         compilation), once a probe step has shown that its gradients are the eager
@@ -116,6 +124,8 @@ class TrainConfig:
     notes: str = ""
     channels_last: bool = False
     compile: bool = False
+    teacher: str | None = None
+    teacher_cfg_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.model_size not in MODEL_SIZES:
@@ -148,6 +158,15 @@ class TrainConfig:
             raise ConfigError(f"spacing must be 0.1..20 mm, got {self.spacing_mm}")
         if self.init_from is not None and not str(self.init_from).strip():
             raise ConfigError("init-from must name a model folder")
+        if self.teacher is not None and not str(self.teacher).strip():
+            raise ConfigError("teacher must name a model folder")
+        if not 1.0 <= self.teacher_cfg_scale <= 20.0:
+            raise ConfigError(f"teacher CFG scale must be in [1, 20], got {self.teacher_cfg_scale}")
+        if self.teacher_cfg_scale != 1.0 and self.teacher is None:
+            raise ConfigError("teacher-cfg-scale needs --teacher")
+        if self.teacher is not None and self.condition_dropout > 0:
+            raise ConfigError("condition dropout has no use when distilling (the teacher's guidance is folded into "
+                              "the targets); drop --condition-dropout or --teacher")
         for name in ("channels_last", "compile", "augment", "mixed_precision"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name.replace('_', '-')} must be true or false, got {getattr(self, name)!r}")
@@ -161,4 +180,5 @@ class TrainConfig:
                 "guide_noise": self.guide_noise,
                 "spacing_mm": self.spacing_mm, "crop_size": self.image_size if self.spacing_mm else None,
                 "mask_kind": "head" if self.spacing_mm else "filter",
-                "channels_last": self.channels_last, "compile": self.compile}
+                "channels_last": self.channels_last, "compile": self.compile,
+                "teacher_cfg_scale": self.teacher_cfg_scale if self.teacher is not None else None}

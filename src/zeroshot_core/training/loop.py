@@ -156,6 +156,12 @@ def _train(files: list[Path], out: Path, config: TrainConfig, guidance: Any, pro
     if config.init_from is not None and not resume:  # checked before the data are loaded
         init_card = check_init_from(config.init_from, config.guidance, config.prediction, config.model_size,
                                     1 + guidance.condition_channels)
+    teacher_card = None
+    if config.teacher is not None:  # checked before the data are loaded
+        from zeroshot_core.training.distill import check_teacher, load_teacher
+
+        teacher_card = check_teacher(config.teacher, config.guidance, guidance.params(), config.prediction,
+                                     1 + guidance.condition_channels, config.spacing_mm)
     if config.spacing_mm is not None:
         from zeroshot_core.training.native_data import (
             load_native_training_set,
@@ -173,6 +179,9 @@ def _train(files: list[Path], out: Path, config: TrainConfig, guidance: Any, pro
     ema = build_unet(unet_config(config.model_size, config.image_size, 1 + guidance.condition_channels)).to(device)
     init_from = (load_init_weights(config.init_from, init_card, unet) if init_card is not None
                  else None)
+    teacher = (load_teacher(config.teacher, teacher_card, config.teacher_cfg_scale, device)
+               if teacher_card is not None else None)
+    distilled_from = None if teacher is None else teacher.provenance
     ema.load_state_dict(unet.state_dict())
     ema.requires_grad_(False)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
@@ -185,7 +194,9 @@ def _train(files: list[Path], out: Path, config: TrainConfig, guidance: Any, pro
         raise ModelError(f"{out}: was trained with guidance {old.guidance!r}; resume with --guidance {old.guidance}")
     if resume:  # settings that change what the network computes must not change mid-training
         init_from = old.training.get("init_from")  # a resumed run keeps its origin
-        for key, before_default in (("prediction", "epsilon"), ("spacing_mm", None), ("crop_size", None)):
+        distilled_from = old.training.get("distilled_from") if teacher is not None else distilled_from
+        for key, before_default in (("prediction", "epsilon"), ("spacing_mm", None), ("crop_size", None),
+                                    ("teacher_cfg_scale", None)):
             before, now = old.training.get(key, before_default), config.recipe()[key]
             if before != now:
                 raise ModelError(f"{out}: was trained with {key.replace('_', '-')} {before!r}, not {now!r}; "
@@ -220,7 +231,7 @@ def _train(files: list[Path], out: Path, config: TrainConfig, guidance: Any, pro
                       "target_noise": None if target_noise is None else round(target_noise, 5),
                       "wall_time_s": round(wall_before + time.perf_counter() - started, 1),
                       "hardware": _hardware(device), "processes": processes.world, "torch": torch.__version__,
-                      "init_from": init_from, **config.recipe()})
+                      "init_from": init_from, "distilled_from": distilled_from, **config.recipe()})
 
     def write() -> None:  # the training state first: it alone is what --resume reads
         out.mkdir(parents=True, exist_ok=True)
@@ -262,7 +273,8 @@ def _train(files: list[Path], out: Path, config: TrainConfig, guidance: Any, pro
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             prediction = model(inputs, t).sample
-        target = prediction_target(x0, noise, alphas[t], config.prediction)
+        target = (prediction_target(x0, noise, alphas[t], config.prediction) if teacher is None
+                  else teacher.target(inputs, t))
         weight = min_snr_weight(alphas[t], config.min_snr_gamma, config.prediction).to(device)
         loss = (weight * (prediction.float() - target).square().mean(dim=(1, 2, 3))).mean()
         optimizer.zero_grad(set_to_none=True)
