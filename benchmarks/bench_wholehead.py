@@ -27,6 +27,7 @@ shape-only control + 0.15).
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -111,11 +112,11 @@ def fit_kmeans(shared: Path) -> dict:
 
 
 SPEC_KEYS = {"cfg": ("cfg_scale", float), "samples": ("samples", int), "steps": ("steps", int),
-             "scheduler": ("scheduler", str), "denoise": ("denoise", str)}
+             "scheduler": ("scheduler", str), "denoise": ("denoise", str), "cfg_steps": ("cfg_steps", float)}
 
 
 def _model_spec(text: str) -> tuple[str, Path, dict]:
-    """``NAME=FOLDER[:cfg=2:samples=4:steps=10:scheduler=dpm:denoise=nlm]`` → name, folder, TranslateOptions overrides."""
+    """``NAME=FOLDER[:cfg=2:cfg_steps=0.5:samples=4:steps=10:scheduler=dpm:denoise=nlm]`` → name, folder, overrides."""
     name, _, rest = text.partition("=")
     folder, *options = rest.split(":")
     overrides = {}
@@ -129,8 +130,10 @@ def _model_spec(text: str) -> tuple[str, Path, dict]:
 
 
 def network_evaluations(options: TranslateOptions, card) -> int:
-    """UNet evaluations per slice: steps × samples × (2 with classifier-free guidance, the card's default included)."""
-    return options.steps * options.samples * (2 if cfg_scale_for(card, options.cfg_scale) != 1.0 else 1)
+    """UNet evaluations per slice: steps × samples × (1 + the guided share of the steps with classifier-free
+    guidance, the card's default included)."""
+    guided = math.ceil(options.cfg_steps * options.steps - 1e-9) if cfg_scale_for(card, options.cfg_scale) != 1.0 else 0
+    return (options.steps + guided) * options.samples
 
 
 def run_case(title: str, source, target, labels, specs, state, args, out: Path) -> dict[str, float]:

@@ -8,6 +8,7 @@ import torch
 
 from zeroshot_core.diffusion.sampling import sample_progressive
 from zeroshot_core.diffusion.schedulers import make_scheduler
+from zeroshot_core.diffusion.translation import TranslateOptions
 from zeroshot_core.errors import ConfigError, ModelError
 from zeroshot_core.guidance.base import Guidance
 from zeroshot_core.guidance.none import NoneGuidance
@@ -139,6 +140,37 @@ def test_cfg_is_one_batched_call_extrapolating_the_condition():
     # uncond + 3 (cond - uncond) = oracle + 3 * condition: the same as a model 3x as sensitive
     torch.testing.assert_close(with_cfg, run(_Oracle(0.0, "epsilon", scale=3.0), 1.0), atol=1e-5, rtol=0)
     assert not torch.allclose(with_cfg, run(_Oracle(0.0, "epsilon", scale=1.0), 1.0), atol=1e-3)
+
+
+def test_cfg_steps_guides_only_the_noisiest_share_of_the_steps():
+    schedule = dict(DEFAULT_NOISE_SCHEDULE, prediction_type="epsilon")
+    reference = torch.zeros(2, 1, 8, 8)
+    static = torch.full((2, 1, 8, 8), 0.05)
+    noise = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+
+    def run(unet, cfg, share):
+        return list(sample_progressive(unet, make_scheduler("ddim", schedule), _StaticOnly(), reference, static,
+                                       torch.ones_like(reference), noise, 4, cfg_scale=cfg, cfg_steps=share))
+
+    half = _Oracle(0.0, "epsilon", scale=1.0)
+    steps = run(half, 3.0, 0.5)
+    assert half.calls == [4, 4, 2, 2]  # two guided steps (batched), then the conditional network alone
+    # the guided steps are those of the guided run, the rest those of the unguided network
+    full = run(_Oracle(0.0, "epsilon", scale=1.0), 3.0, 1.0)
+    torch.testing.assert_close(steps[1].sample, full[1].sample)
+    assert not torch.allclose(steps[-1].sample, full[-1].sample, atol=1e-4)
+    third = _Oracle(0.0, "epsilon", scale=1.0)
+    run(third, 3.0, 0.3)
+    assert third.calls == [4, 4, 2, 2]  # ceil(0.3 * 4) = 2 guided steps
+    off = _Oracle(0.0, "epsilon", scale=1.0)
+    run(off, 1.0, 0.5)
+    assert off.calls == [2, 2, 2, 2]  # no guidance: never the doubled batch
+
+
+@pytest.mark.parametrize("share", [0.0, -0.1, 1.5])
+def test_cfg_steps_is_a_share(share):
+    with pytest.raises(ConfigError, match="cfg steps"):
+        TranslateOptions(cfg_steps=share)
 
 
 class _StaticOnly(Guidance):

@@ -79,8 +79,8 @@ def _translate_options(args: argparse.Namespace):
     return TranslateOptions(steps=args.steps, scheduler=args.scheduler, seed=args.seed, device=args.device,
                             batch_size=args.batch_size, mask=_mask_params(args), consistency=consistency,
                             slices=_slice_list(args.slices), axis=args.axis, guidance_params=params,
-                            cfg_scale=args.cfg_scale, samples=args.samples, denoise=args.denoise,
-                            acceleration=_acceleration(args))
+                            cfg_scale=args.cfg_scale, cfg_steps=args.cfg_steps, samples=args.samples,
+                            denoise=args.denoise, acceleration=_acceleration(args))
 
 
 def _load_source(path: str):

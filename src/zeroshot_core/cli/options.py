@@ -75,6 +75,9 @@ def _add_sampling_options(parser: argparse.ArgumentParser, steps: int) -> None:
                         help="classifier-free guidance scale, e.g. 1.5 (1 = off; needs a model trained with "
                              "--condition-dropout); default: the model's measured default (1.25 for the bundled "
                              "lmi), else 1")
+    parser.add_argument("--cfg-steps", type=float, default=1.0, metavar="SHARE",
+                        help="share of the steps, from the noisiest, that use classifier-free guidance, e.g. 0.5 "
+                             "(default 1: all); the rest call the network once")
     parser.add_argument("--samples", type=int, default=1, metavar="K",
                         help="draws averaged per slice (default 1): the mean of K samples estimates the "
                              "expected image, smoother for segmenters; costs K times the time")

@@ -109,7 +109,7 @@ def _options(args: argparse.Namespace, mask_params: Any = None):
     extra = {"mask": mask_params} if mask_params is not None else {}
     return TranslateOptions(steps=args.steps, scheduler=args.scheduler, seed=args.seed, device=args.device,
                             batch_size=args.batch_size, axis=getattr(args, "axis", None), cfg_scale=args.cfg_scale,
-                            samples=args.samples, denoise=args.denoise, **extra)
+                            cfg_steps=args.cfg_steps, samples=args.samples, denoise=args.denoise, **extra)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -78,7 +78,7 @@ def translation_provenance(result: Any, options: Any, source: str | os.PathLike 
         ``card_sha256``, ``target_modality``, ``trained_guidance``; ``guidance``,
         ``guidance_params``, ``steps``, ``scheduler``, ``seed``, ``device``,
         ``device_requested``, ``batch_size``, ``cfg_scale`` (used), ``cfg_scale_requested``
-        (``None``: the card's default), ``samples``, ``denoise``, ``denoise_choice``
+        (``None``: the card's default), ``cfg_steps``, ``samples``, ``denoise``, ``denoise_choice``
         (what was applied and why), ``acceleration``, ``consistency``,
         ``mask``, ``slices``, ``axis``, ``created`` (UTC, ISO 8601)).
     """
@@ -101,6 +101,7 @@ def translation_provenance(result: Any, options: Any, source: str | os.PathLike 
         "batch_size": options.batch_size,
         "cfg_scale": getattr(result, "cfg_scale", options.cfg_scale),
         "cfg_scale_requested": options.cfg_scale,
+        "cfg_steps": options.cfg_steps,
         "samples": options.samples,
         "denoise": options.denoise,
         "denoise_choice": result.denoise.to_dict() if getattr(result, "denoise", None) is not None else None,

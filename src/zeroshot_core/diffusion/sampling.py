@@ -8,6 +8,8 @@ its ``set_timesteps`` / ``scale_model_input`` / ``step`` contract.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -74,6 +76,7 @@ def sample_progressive(
     generator: torch.Generator | None = None,
     cfg_scale: float = 1.0,
     acceleration: Acceleration | None = None,
+    cfg_steps: float = 1.0,
 ) -> Iterator[SampleStep]:
     """Run guided reverse diffusion, yielding after each step.
 
@@ -109,6 +112,11 @@ def sample_progressive(
         Autocast and memory layout of the network calls (``unet`` should come from
         its :meth:`~zeroshot_core.model.acceleration.Acceleration.prepare`); the
         output is float32 either way. ``None``: plain float32 calls.
+    cfg_steps : float
+        Share of the steps, from the noisiest, that use ``cfg_scale``; the rest call
+        the network once, with the condition (guidance limited to an interval of noise
+        levels, Kynkäänniemi et al., NeurIPS 2024). ``ceil(cfg_steps · steps run)``
+        steps are guided; 1.0 (default): all.
 
     The network output is read as the scheduler's ``prediction_type`` (``epsilon``,
     ``v_prediction`` or ``sample``, from the model card) wherever it is turned into a
@@ -127,13 +135,14 @@ def sample_progressive(
     prediction = getattr(scheduler, "model_prediction_type", None) or scheduler.config.prediction_type
     feeds = scheduler.config.prediction_type
     forward = (acceleration or Acceleration()).forward
+    guided_steps = math.ceil(cfg_steps * total - 1e-9) if cfg_scale != 1.0 else 0
     for index, t in enumerate(timesteps):
         with torch.no_grad():
             model_input = scheduler.scale_model_input(x, t)
             dynamic = guidance.dynamic_condition(reference, model_input)
             network_input = torch.cat([model_input, static, dynamic], dim=1)
             t_batch = t.to(x.device).expand(x.shape[0]) if t.ndim == 0 else t
-            if cfg_scale != 1.0:
+            if index < guided_steps:
                 unconditional = torch.cat([model_input, torch.zeros_like(network_input[:, 1:])], dim=1)
                 both = forward(unet, torch.cat([network_input, unconditional]), torch.cat([t_batch, t_batch]))
                 cond, uncond = both.chunk(2)
