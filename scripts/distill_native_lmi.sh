@@ -6,7 +6,8 @@
 #
 #   bash scripts/distill_native_lmi.sh [OUT] [MAX_STEPS] [THREADS] [EXTRA TRAIN OPTIONS...]
 #
-# OUT defaults to runs/t1-lmi-lite; a second call with the same OUT resumes from its state.
+# OUT defaults to runs/t1-lmi-lite; a second call with the same OUT resumes from its state, and
+# an OUT without one starts from the kept state in checkpoints/t1-lmi-lite when there is one.
 # The brains are made once with scripts/prepare_ixi_brain.py into runs/ixi_brain.
 # Save progress with:  .venv/bin/python scripts/bundle_model.py OUT t1-lmi-lite [--note ...]
 set -euo pipefail
@@ -19,6 +20,11 @@ TEACHER=src/zeroshot_core/model/bundled/t1-lmi
 DATA=${ZEROSHOT_SHARED_DATA:-../shared/data}/ixi_t1
 [ -d runs/ixi_brain ] || .venv/bin/python scripts/prepare_ixi_brain.py "$DATA" runs/ixi_brain
 mapfile -t FILES < <(ls runs/ixi_brain/*.nii.gz | sort | head -n -2)
+mkdir -p "$OUT"
+if [ ! -f "$OUT/training_state.json" ] && [ -f checkpoints/t1-lmi-lite/training_state.json ]; then
+  cp checkpoints/t1-lmi-lite/* "$OUT/"  # the kept state (scripts/bundle_model.py) continues
+  [ -f src/zeroshot_core/model/bundled/t1-lmi-lite/model.json ] && cp src/zeroshot_core/model/bundled/t1-lmi-lite/* "$OUT/"
+fi
 START=""; [ -f "$OUT/training_state.json" ] && START="--resume"
 exec .venv/bin/zeroshot --threads "$THREADS" train "${FILES[@]}" --out "$OUT" \
   --guidance lmi --model-size lite --image-size 64 --spacing-mm 2.0 \
