@@ -64,6 +64,10 @@ def test_card_summary_tells_whole_head_from_brain_only():
                                                 "init_from": {"model": "t1-lmi-64px", "steps": 6741,
                                                               "image_size": 64, "spacing_mm": None}}})
     assert "fine-tuned from: t1-lmi-64px (6741 steps, 64 px)" in tuned and "anatomy: brain only" in " ".join(tuned)
+    student = card_summary({**base, "training": {"files": ["a_brain.nii.gz"], "steps": 4,
+                                                  "distilled_from": {"model": "t1-lmi", "steps": 8000,
+                                                                     "cfg_scale": 1.25}}})
+    assert "distilled from: t1-lmi (8000 steps, CFG 1.25 folded in)" in student
     other = card_summary({**base, "training": {"files": ["a.nii.gz"]}})
     assert any(line.startswith("anatomy: the foreground") for line in other)
     assert not any(line.startswith("sampling default") for line in other)

@@ -52,7 +52,8 @@ def card_summary(card: Mapping[str, Any]) -> list[str]:
         (fixed mm of native-spacing models, or "slices resized"), ``training data`` (files,
         slices, licence), ``anatomy`` (whole head / brain only), ``trained`` (steps,
         batch, wall time), ``fine-tuned from`` (the model whose weights started the run,
-        ``train --init-from``), ``sampling default`` (the measured classifier-free guidance
+        ``train --init-from``), ``distilled from`` (the teacher of ``train --teacher``),
+        ``sampling default`` (the measured classifier-free guidance
         scale used unless one is given) and ``notes`` when the card has them.
 
     Examples
@@ -83,6 +84,10 @@ def card_summary(card: Mapping[str, Any]) -> list[str]:
     if isinstance(origin, Mapping) and origin.get("model"):
         grid = f"{origin['spacing_mm']} mm" if origin.get("spacing_mm") else f"{origin.get('image_size', '?')} px"
         lines.append(f"fine-tuned from: {origin['model']} ({origin.get('steps', '?')} steps, {grid})")
+    teacher = training.get("distilled_from")
+    if isinstance(teacher, Mapping) and teacher.get("model"):
+        folded = f", CFG {teacher['cfg_scale']:g} folded in" if teacher.get("cfg_scale", 1.0) != 1.0 else ""
+        lines.append(f"distilled from: {teacher['model']} ({teacher.get('steps', '?')} steps{folded})")
     sampling = card.get("sampling") or {}
     if isinstance(sampling, Mapping) and sampling.get("cfg_scale") is not None:
         why = f" — {sampling['note']}" if sampling.get("note") else ""
