@@ -9,7 +9,6 @@ its ``set_timesteps`` / ``scale_model_input`` / ``step`` contract.
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 from typing import Iterator
 
