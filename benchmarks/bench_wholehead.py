@@ -27,7 +27,6 @@ shape-only control + 0.15).
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -50,6 +49,7 @@ from zeroshot_core.imaging.orientation import (
 )
 from zeroshot_core.io.formats import save_volume, to_volume
 from zeroshot_core.io.volume import Volume
+from zeroshot_core.model.prediction import guided_step_count
 from zeroshot_core.model.store import read_card
 from zeroshot_core.plugins.manager import segmenter_registry
 from zeroshot_core.samples.head_simulation import (
@@ -132,7 +132,7 @@ def _model_spec(text: str) -> tuple[str, Path, dict]:
 def network_evaluations(options: TranslateOptions, card) -> int:
     """UNet evaluations per slice: steps × samples × (1 + the guided share of the steps with classifier-free
     guidance, the card's default included)."""
-    guided = math.ceil(options.cfg_steps * options.steps - 1e-9) if cfg_scale_for(card, options.cfg_scale) != 1.0 else 0
+    guided = guided_step_count(cfg_scale_for(card, options.cfg_scale), options.cfg_steps, options.steps)
     return (options.steps + guided) * options.samples
 
 

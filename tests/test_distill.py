@@ -97,6 +97,13 @@ def test_distillation_settings_are_validated(settings, word):
         TrainConfig(**settings)
 
 
+def test_the_cli_offers_every_model_size():
+    from zeroshot_core.choices import MODEL_SIZE_NAMES
+    from zeroshot_core.model.store import MODEL_SIZES
+
+    assert set(MODEL_SIZE_NAMES) == set(MODEL_SIZES)
+
+
 def test_the_lite_network_is_a_quarter_of_small_and_fits_64_px_crops():
     config = unet_config("lite", 64, 3)
     lite, small = build_unet(config), build_unet(unet_config("small", 64, 3))

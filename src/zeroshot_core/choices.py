@@ -45,5 +45,9 @@ BUILTIN_GUIDANCES: tuple[str, ...] = ("contour", "lmi", "none")
 """Guidance strategies shipped with the package (plugins may add more); named in the
 CLI's help without loading the plugin registry (which imports torch)."""
 
+MODEL_SIZE_NAMES: tuple[str, ...] = ("tiny", "lite", "small", "base")
+"""UNet sizes of ``train --model-size`` (:data:`zeroshot_core.model.store.MODEL_SIZES` defines
+them); named here so that the CLI offers them without importing torch."""
+
 BUILTIN_SEGMENTERS: tuple[str, ...] = ("kmeans", "multiotsu")
 """Segmenters shipped with the package (plugins may add more)."""

@@ -14,7 +14,7 @@ import warnings
 from typing import Sequence
 
 from zeroshot_core import __version__
-from zeroshot_core.choices import DEVICE_NAMES
+from zeroshot_core.choices import DEVICE_NAMES, MODEL_SIZE_NAMES
 from zeroshot_core.cli import commands, report_commands
 from zeroshot_core.cli.options import (
     GUIDANCE_HELP,
@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--guidance-param", action="append", metavar="NAME=VALUE",
                        help="a parameter of the guidance strategy, e.g. radius=3 (repeatable)")
     train.add_argument("--image-size", type=int, default=64, metavar="PX", help="slice size the network sees, pixels")
-    train.add_argument("--model-size", default="small", choices=["tiny", "lite", "small", "base"],
+    train.add_argument("--model-size", default="small", choices=MODEL_SIZE_NAMES,
                        help="UNet size (lite: a quarter of small's cost, for a --teacher student)")
     train.add_argument("--max-steps", type=int, default=10000, help="total optimiser steps (cumulative)")
     train.add_argument("--batch-size", type=int, default=16,

@@ -8,16 +8,21 @@ its ``set_timesteps`` / ``scale_model_input`` / ``step`` contract.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
+from functools import partial
 
 import torch
 
 from zeroshot_core.errors import ConfigError
 from zeroshot_core.guidance.base import Guidance
 from zeroshot_core.model.acceleration import Acceleration
-from zeroshot_core.model.prediction import output_from_x0, split_prediction
+from zeroshot_core.model.prediction import (
+    guided_output,
+    guided_step_count,
+    output_from_x0,
+    split_prediction,
+)
 
 
 @dataclass(frozen=True)
@@ -133,21 +138,16 @@ def sample_progressive(
     total = len(timesteps)
     prediction = getattr(scheduler, "model_prediction_type", None) or scheduler.config.prediction_type
     feeds = scheduler.config.prediction_type
-    forward = (acceleration or Acceleration()).forward
-    guided_steps = math.ceil(cfg_steps * total - 1e-9) if cfg_scale != 1.0 else 0
+    network = partial((acceleration or Acceleration()).forward, unet)
+    guided_steps = guided_step_count(cfg_scale, cfg_steps, total)
     for index, t in enumerate(timesteps):
         with torch.no_grad():
             model_input = scheduler.scale_model_input(x, t)
             dynamic = guidance.dynamic_condition(reference, model_input)
             network_input = torch.cat([model_input, static, dynamic], dim=1)
             t_batch = t.to(x.device).expand(x.shape[0]) if t.ndim == 0 else t
-            if index < guided_steps:
-                unconditional = torch.cat([model_input, torch.zeros_like(network_input[:, 1:])], dim=1)
-                both = forward(unet, torch.cat([network_input, unconditional]), torch.cat([t_batch, t_batch]))
-                cond, uncond = both.chunk(2)
-                output = uncond + cfg_scale * (cond - uncond)
-            else:
-                output = forward(unet, network_input, t_batch)
+            output = (guided_output(network, network_input, t_batch, cfg_scale) if index < guided_steps
+                      else network(network_input, t_batch))
         if guidance.corrects_x0:
             alpha_bar = _alpha_bar(scheduler, t)
             x0_hat = split_prediction(output, model_input, alpha_bar, prediction)[0].clamp(-1.0, 1.0)

@@ -14,9 +14,15 @@ noise schedule tells the sampler how to read the output.
 Min-SNR-γ loss weighting (Hang et al. 2023, "Efficient Diffusion Training via Min-SNR
 Weighting Strategy") clamps the signal-to-noise ratio ``SNR = a² / s²`` of each
 timestep at ``γ`` so that easy, low-noise steps do not dominate the gradient.
+
+Classifier-free guidance (Ho & Salimans 2022) combines a conditional and an
+unconditional output (:func:`guided_output`); sampling and distillation both use it.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Callable
 
 import torch
 
@@ -142,3 +148,40 @@ def min_snr_weight(alpha_bar: torch.Tensor, gamma: float | None, prediction: str
     else:
         raise ValueError(f"unknown prediction type {prediction!r}; valid: {', '.join(PREDICTION_TYPES)}")
     return weight.float()
+
+
+def guided_output(network: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], inputs: torch.Tensor,
+                  t: torch.Tensor, scale: float) -> torch.Tensor:
+    """Classifier-free guidance: ``u + scale · (c − u)`` from one batched network call.
+
+    Parameters
+    ----------
+    network : callable
+        ``network(inputs, t) -> Tensor (B, 1, H, W)``.
+    inputs : Tensor, shape (B, 1 + C, H, W)
+        The noisy sample followed by its ``C`` condition channels.
+    t : Tensor, shape (B,)
+        Timesteps.
+    scale : float
+        Guidance scale; 1 gives the conditional output ``c``.
+
+    Returns
+    -------
+    Tensor, shape (B, 1, H, W)
+        ``c`` is the output for ``inputs``, ``u`` for ``inputs`` with the condition
+        channels zeroed, as condition dropout zeroes them in training.
+    """
+    unconditional = torch.cat([inputs[:, :1], torch.zeros_like(inputs[:, 1:])], dim=1)
+    cond, uncond = network(torch.cat([inputs, unconditional]), torch.cat([t, t])).chunk(2)
+    return uncond + scale * (cond - uncond)
+
+
+def guided_step_count(cfg_scale: float, cfg_steps: float, steps: int) -> int:
+    """How many of ``steps`` sampling steps, from the noisiest, use classifier-free guidance.
+
+    Examples
+    --------
+    >>> guided_step_count(1.25, 1.0, 50), guided_step_count(1.25, 0.5, 25), guided_step_count(1.0, 1.0, 50)
+    (50, 13, 0)
+    """
+    return math.ceil(cfg_steps * steps - 1e-9) if cfg_scale != 1.0 else 0

@@ -22,8 +22,9 @@ from typing import Any
 
 import torch
 
-from zeroshot_core.errors import ModelError
+from zeroshot_core.model.prediction import guided_output
 from zeroshot_core.model.store import ModelCard, load_weights, read_card
+from zeroshot_core.training.finetune import refuse_mismatch
 
 
 def check_teacher(folder: str | Path, guidance: str, guidance_params: dict[str, Any], prediction: str,
@@ -64,10 +65,7 @@ def check_teacher(folder: str | Path, guidance: str, guidance_params: dict[str, 
               "spacing (mm)": card.training.get("spacing_mm")}
     ours = {"guidance": guidance, "guidance parameters": guidance_params, "prediction": prediction,
             "input channels": in_channels, "spacing (mm)": spacing_mm}
-    for key, value in ours.items():
-        if theirs[key] != value:
-            raise ModelError(f"{folder}: cannot teach this run: its {key} is {theirs[key]!r}, this run's "
-                             f"{value!r}; train the student with the teacher's {key}")
+    refuse_mismatch(folder, theirs, ours, "cannot teach this run", "train the student with the teacher's {key}")
     return card
 
 
@@ -104,16 +102,16 @@ class Teacher:
         Returns
         -------
         Tensor, shape (B, 1, H, W), float32
-            ``u + w·(c − u)``; ``u`` sees zeroed condition channels, as classifier-free
-            guidance does at sampling (:func:`zeroshot_core.diffusion.sampling`).
+            ``u + w·(c − u)`` (:func:`zeroshot_core.model.prediction.guided_output`, as
+            at sampling).
         """
+        def network(x: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+            return self.unet(x, steps).sample.float()
+
         with torch.no_grad():
             if self.cfg_scale == 1.0:
-                return self.unet(inputs, t).sample.float()
-            unconditional = torch.cat([inputs[:, :1], torch.zeros_like(inputs[:, 1:])], dim=1)
-            both = self.unet(torch.cat([inputs, unconditional]), torch.cat([t, t])).sample.float()
-            cond, uncond = both.chunk(2)
-            return uncond + self.cfg_scale * (cond - uncond)
+                return network(inputs, t)
+            return guided_output(network, inputs, t, self.cfg_scale)
 
 
 def load_teacher(folder: str | Path, card: ModelCard, cfg_scale: float, device: torch.device) -> Teacher:

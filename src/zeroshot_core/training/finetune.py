@@ -45,11 +45,35 @@ def check_init_from(folder: str | Path, guidance: str, prediction: str, model_si
     theirs = {"guidance": card.guidance, "prediction": card.noise_schedule.get("prediction_type", "epsilon"),
               "model size": card.model_size, "input channels": card.unet.get("in_channels")}
     ours = {"guidance": guidance, "prediction": prediction, "model size": model_size, "input channels": in_channels}
+    refuse_mismatch(folder, theirs, ours, "cannot start from this model",
+                    "choose a model trained with the same {key} or drop --init-from")
+    return card
+
+
+def refuse_mismatch(folder: str | Path, theirs: dict[str, Any], ours: dict[str, Any], refusal: str,
+                    fix: str) -> None:
+    """Raise, in one line, at the first setting of ``ours`` that the model in ``folder`` has otherwise.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The model folder, named in the message.
+    theirs, ours : dict
+        The model's and the run's value of each setting, by the name the message uses.
+    refusal : str
+        What cannot be done, e.g. ``"cannot start from this model"``.
+    fix : str
+        What to do instead; ``{key}`` is replaced by the setting's name.
+
+    Raises
+    ------
+    ModelError
+        ``"{folder}: {refusal}: its {key} is …, this run's …; {fix}"``.
+    """
     for key, value in ours.items():
         if theirs[key] != value:
-            raise ModelError(f"{folder}: cannot start from this model: its {key} is {theirs[key]!r}, this run's "
-                             f"{value!r}; choose a model trained with the same {key} or drop --init-from")
-    return card
+            raise ModelError(f"{folder}: {refusal}: its {key} is {theirs[key]!r}, this run's {value!r}; "
+                             + fix.format(key=key))
 
 
 def load_init_weights(folder: str | Path, card: ModelCard, *modules: torch.nn.Module) -> dict[str, Any]:

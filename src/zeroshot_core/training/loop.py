@@ -194,7 +194,8 @@ def _train(files: list[Path], out: Path, config: TrainConfig, guidance: Any, pro
         raise ModelError(f"{out}: was trained with guidance {old.guidance!r}; resume with --guidance {old.guidance}")
     if resume:  # settings that change what the network computes must not change mid-training
         init_from = old.training.get("init_from")  # a resumed run keeps its origin
-        distilled_from = old.training.get("distilled_from") if teacher is not None else distilled_from
+        if teacher is not None:  # and its teacher
+            distilled_from = old.training.get("distilled_from", distilled_from)
         for key, before_default in (("prediction", "epsilon"), ("spacing_mm", None), ("crop_size", None),
                                     ("teacher_cfg_scale", None)):
             before, now = old.training.get(key, before_default), config.recipe()[key]
