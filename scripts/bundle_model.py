@@ -6,7 +6,8 @@ writes ``src/zeroshot_core/model/bundled/NAME/{model.json, model.safetensors}`` 
 and ``checkpoints/NAME/{training_state-STEP.safetensors, training_state.json}`` (float32 raw
 weights, bfloat16 AdamW moments; the run's state-file name is kept), replacing the previous
 ones so history does not grow with every retraining. ``--cfg-scale S --cfg-note TEXT`` records the model's measured default classifier-free
-guidance scale in the card (``sampling``). ``--checkpoint-only`` writes only ``checkpoints/NAME`` (that state plus the
+guidance scale in the card (``sampling``), ``--steps N --steps-note TEXT`` its default sampling steps
+(a ``train --teacher-steps`` run's card already names them). ``--checkpoint-only`` writes only ``checkpoints/NAME`` (that state plus the
 run's own ``model.json``/``model.safetensors``), for a run that is kept but not bundled. To
 continue training later::
 
@@ -64,12 +65,18 @@ def main() -> None:
                         help="the model's default classifier-free guidance scale (card sampling.cfg_scale), as "
                              "measured on the validation; needs --cfg-note")
     parser.add_argument("--cfg-note", default="", help="how --cfg-scale was chosen (card sampling.note)")
+    parser.add_argument("--steps", type=int,
+                        help="the model's default sampling steps (card sampling.steps), e.g. those a student was "
+                             "distilled for; needs --steps-note (a --teacher-steps run records its own)")
+    parser.add_argument("--steps-note", default="", help="why --steps (card sampling.note)")
     parser.add_argument("--checkpoint-only", action="store_true",
                         help="keep only the resumable state (checkpoints/NAME: the compact training state "
                              "and the run's own model files); bundle nothing")
     args = parser.parse_args()
     if args.cfg_scale is not None and not args.cfg_note:
         parser.error("--cfg-scale needs --cfg-note: say which measurement chose it")
+    if args.steps is not None and not args.steps_note:
+        parser.error("--steps needs --steps-note: say why")
     if args.checkpoint_only:
         checkpoint_dir = write_checkpoint(args.run_dir, args.name)
         for name in ("model.json", "model.safetensors"):  # the float32 EMA: what a resume reads as its EMA
@@ -81,8 +88,15 @@ def main() -> None:
     data = card.to_dict()
     data["notes"] = args.note or data.get("notes", "")
     data["training"]["data_licence"] = "IXI dataset, CC BY-SA 3.0 (brain-development.org/ixi-dataset)"
+    sampling = dict(data.get("sampling") or {})  # a --teacher-steps run's card names its steps
+    notes = [sampling.pop("note")] if sampling.get("note") else []
+    if args.steps is not None:
+        sampling["steps"] = args.steps
+        notes = [args.steps_note]
     if args.cfg_scale is not None:
-        data["sampling"] = {"cfg_scale": args.cfg_scale, "note": args.cfg_note}
+        sampling["cfg_scale"] = args.cfg_scale
+        notes.append(args.cfg_note)
+    data["sampling"] = {**sampling, "note": "; ".join(notes)} if sampling else {}
     package_dir = REPO / "src" / "zeroshot_core" / "model" / "bundled" / args.name
     save_model(package_dir, unet, ModelCard.from_dict(data), dtype=torch.float16)
 

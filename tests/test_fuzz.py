@@ -247,7 +247,9 @@ def check_card(make) -> None:
     assert all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (low, high))
     cfg = card.sampling.get("cfg_scale", 1.0)
     assert isinstance(cfg, (int, float)) and not isinstance(cfg, bool) and 0.0 <= cfg <= 20.0
-    assert set(card.sampling) <= {"cfg_scale", "note"} and isinstance(card.sampling.get("note", ""), str)
+    steps = card.sampling.get("steps", 50)
+    assert isinstance(steps, int) and not isinstance(steps, bool) and 1 <= steps <= 1000
+    assert set(card.sampling) <= {"cfg_scale", "steps", "note"} and isinstance(card.sampling.get("note", ""), str)
     json.dumps(card.to_dict())
 
 
@@ -281,7 +283,8 @@ def test_read_card_of_any_file_gives_a_card_or_model_error(text):
 @pytest.mark.parametrize("field, value", [("unet", []), ("condition_channels", "1"), ("image_size", True),
                                           ("percentiles", [1]), ("target_intensity", {"low": "a", "high": 1}),
                                           ("guidance_params", [1, 2]), ("sampling", {"cfg_scale": 50.0}),
-                                          ("sampling", {"cfg_scale": True}), ("sampling", {"steps": 10}),
+                                          ("sampling", {"cfg_scale": True}), ("sampling", {"steps": 0}),
+                                          ("sampling", {"steps": 2.5}), ("sampling", {"seed": 1}),
                                           ("sampling", [])])
 def test_card_fields_of_the_wrong_type_name_the_field(field, value):
     with pytest.raises(ModelError, match=field):

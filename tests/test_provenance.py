@@ -73,3 +73,23 @@ def test_card_summary_tells_whole_head_from_brain_only():
     assert not any(line.startswith("sampling default") for line in other)
     guided = card_summary({**base, "sampling": {"cfg_scale": 1.25, "note": "best on the validation"}})
     assert "sampling default: --cfg-scale 1.25 — best on the validation" in guided
+
+
+def test_a_card_s_step_count_is_the_default_and_an_explicit_one_wins(t1_path, tiny_contour_model, tmp_path, capsys):
+    import shutil
+
+    model = tmp_path / "distilled"
+    shutil.copytree(tiny_contour_model, model)
+    card = json.loads((model / "model.json").read_text())
+    card["sampling"] = {"steps": 3, "note": "distilled to 3 steps"}
+    (model / "model.json").write_text(json.dumps(card))
+    assert "sampling default: --steps 3 — distilled to 3 steps" in card_summary(card)
+    for given, used in ((None, 3), ("2", 2)):
+        out = tmp_path / f"out{used}.nii.gz"
+        code = main(["translate", str(t1_path), "--model", str(model), "--out", str(out), "--slices", "40",
+                     "--device", "cpu", "-q", "--threads", "1"] + (["--steps", given] if given else []))
+        assert code == 0
+        t = json.loads(sidecar_path(out).read_text(encoding="utf-8"))["Translation"]
+        assert (t["steps"], t["steps_requested"]) == (used, None if given is None else used)
+        descrip = nib.load(str(out)).header["descrip"].item().decode()
+        assert f"distilled contour {used} ddim" in descrip

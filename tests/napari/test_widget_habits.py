@@ -59,14 +59,15 @@ def test_restore_defaults_puts_every_setting_back(docked):
     assert widget.mask.params() == MaskParams()
     defaults = TranslateOptions()
     options = widget.sampling.options(widget.mask.params())
-    assert (options.steps, options.seed, options.device, options.scheduler, options.samples) == (
-        defaults.steps, defaults.seed, defaults.device, defaults.scheduler, defaults.samples)
-    # the CFG scale goes back to the chosen model's measured default, not to a fixed number
+    assert (options.seed, options.device, options.scheduler, options.samples) == (
+        defaults.seed, defaults.device, defaults.scheduler, defaults.samples)
+    # the CFG scale and the steps go back to the chosen model's defaults, not to fixed numbers
     assert options.cfg_scale == widget._card().get("sampling", {}).get("cfg_scale", 1.0)
+    assert options.steps == widget._card().get("sampling", {}).get("steps", 50)
     assert options.consistency is None and widget.sampling.current_slice_only and options.denoise == defaults.denoise
 
 
-def test_choosing_a_model_sets_its_measured_cfg_scale(docked, tiny_model, tmp_path):
+def test_choosing_a_model_sets_its_measured_cfg_scale_and_steps(docked, tiny_model, tmp_path):
     import json
     import shutil
 
@@ -78,18 +79,20 @@ def test_choosing_a_model_sets_its_measured_cfg_scale(docked, tiny_model, tmp_pa
     model = tmp_path / "model"
     shutil.copytree(tiny_model, model)
     card = json.loads((model / "model.json").read_text())
-    card["sampling"] = {"cfg_scale": 3.0, "note": "test"}
+    card["sampling"] = {"cfg_scale": 3.0, "steps": 20, "note": "test"}
     (model / "model.json").write_text(json.dumps(card))
     widget.model.value = FOLDER
     widget.model_folder.value = model
-    assert widget.sampling.cfg_scale.value == 3.0
+    assert (widget.sampling.cfg_scale.value, widget.sampling.steps.value) == (3.0, 20)
     widget.sampling.cfg_scale.value = 2.5  # the user's choice stays while the model does
+    widget.sampling.steps.value = 7
     widget.guidance.value = widget.guidance.choices[0]
-    assert widget.sampling.cfg_scale.value == 2.5
+    assert (widget.sampling.cfg_scale.value, widget.sampling.steps.value) == (2.5, 7)
     widget.restore_button.changed.emit(True)
-    assert widget.sampling.cfg_scale.value == 3.0
+    assert (widget.sampling.cfg_scale.value, widget.sampling.steps.value) == (3.0, 20)
     widget.model.value = widget.model.choices[0]  # back to the bundled model
     assert widget.sampling.cfg_scale.value == bundled
+    assert widget.sampling.steps.value == widget._card().get("sampling", {}).get("steps", 50)
 
 
 def test_long_status_text_wraps_instead_of_widening_the_dock(docked, qtbot):

@@ -13,6 +13,7 @@ from typing import Callable
 from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Label, SpinBox, Widget
 
 from zeroshot_core.api import (
+    DEFAULT_STEPS,
     DENOISE_METHODS,
     DEVICE_NAMES,
     SCHEDULER_NAMES,
@@ -136,8 +137,9 @@ class SamplingControls:
 
     def __init__(self) -> None:
         defaults = TranslateOptions()
-        self.steps = SpinBox(value=defaults.steps, min=1, max=1000, label="steps",
-                             tooltip="Sampling steps (fewer = faster, coarser)")
+        self.steps = SpinBox(value=DEFAULT_STEPS, min=1, max=1000, label="steps",
+                             tooltip="Sampling steps (fewer = faster, coarser). Set to the model's default when a "
+                                     "model is chosen (50; 25 for the distilled t1-lmi-lite)")
         self.scheduler = ComboBox(value=defaults.scheduler, choices=SCHEDULERS, label="scheduler",
                                   tooltip="\n".join(f"{name}: {text}" for name, text in SCHEDULER_NAMES.items()))
         self.seed = SpinBox(value=defaults.seed, min=0, max=2**31 - 1, label="seed",
@@ -175,13 +177,14 @@ class SamplingControls:
         """The widgets hidden until *advanced settings* is ticked."""
         return [self.scheduler, self.seed, self.candidates, self.samples, self.cfg_scale, self.denoise, self.device]
 
-    def restore(self, cfg_scale: float = 1.0) -> None:
+    def restore(self, cfg_scale: float = 1.0, steps: int = DEFAULT_STEPS) -> None:
         """Put every control back to the :class:`TranslateOptions` defaults (current slice).
 
-        ``cfg_scale`` is the chosen model's default (its card's ``sampling.cfg_scale``).
+        ``cfg_scale`` and ``steps`` are the chosen model's defaults (its card's
+        ``sampling.cfg_scale`` and ``sampling.steps``).
         """
         defaults = TranslateOptions()
-        self.steps.value = defaults.steps
+        self.steps.value = steps
         self.scheduler.value = defaults.scheduler
         self.seed.value = defaults.seed
         self.candidates.value = 1

@@ -197,7 +197,7 @@ class TranslationWidget(Container):
     def restore_defaults(self, *_: Any) -> None:
         """Put the mask and sampling settings back to their defaults (Restore defaults button)."""
         self.mask.restore()
-        self.sampling.restore(getattr(self, "_card_cfg", 1.0))
+        self.sampling.restore(getattr(self, "_card_cfg", 1.0), getattr(self, "_card_steps", api.DEFAULT_STEPS))
 
     def _on_model_kind(self, *_: Any) -> None:
         self.model_folder.visible = self.model.value == FOLDER
@@ -232,6 +232,10 @@ class TranslationWidget(Container):
             if card_cfg != getattr(self, "_card_cfg", None):  # a new model: start from its measured CFG scale
                 self._card_cfg = card_cfg
                 self.sampling.cfg_scale.value = card_cfg
+            card_steps = api.default_steps(card.get("sampling"))
+            if card_steps != getattr(self, "_card_steps", None):  # a new model: start from the steps it was made for
+                self._card_steps = card_steps
+                self.sampling.steps.value = card_steps
         except ZeroshotError as exc:
             self.model_info.value = "no usable model"
             if notify:

@@ -34,7 +34,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         contrast_randomisation=args.contrast_randomisation, contrast_variants=args.contrast_variants,
         guide_noise=args.guide_noise,
         spacing_mm=args.spacing_mm, init_from=args.init_from, notes=args.notes, channels_last=args.channels_last, compile=args.compile,
-        teacher=args.teacher, teacher_cfg_scale=args.teacher_cfg_scale)
+        teacher=args.teacher, teacher_cfg_scale=args.teacher_cfg_scale,
+        teacher_steps=args.teacher_steps)
     part = shard_from_env()
     if part.world > 1:
         line = plan_line(config.batch_size, config.learning_rate, part.world)  # refuses an uneven split

@@ -63,8 +63,11 @@ def _slice_list(text: str | None) -> tuple[int, ...] | None:
     return tuple(indices)
 
 
-def _add_sampling_options(parser: argparse.ArgumentParser, steps: int) -> None:
-    parser.add_argument("--steps", type=int, default=steps, help=f"sampling steps (default {steps})")
+def _add_sampling_options(parser: argparse.ArgumentParser, steps: int | None) -> None:
+    parser.add_argument("--steps", type=int, default=steps,
+                        help=f"sampling steps (default {steps})" if steps is not None else
+                        "sampling steps (default: the model's, 50 unless its card names fewer, as a distilled "
+                        "model's does)")
     parser.add_argument("--scheduler", default="ddim", choices=tuple(SCHEDULER_NAMES),
                         help="sampler: " + "; ".join(f"{name}: {text}" for name, text in SCHEDULER_NAMES.items()))
     parser.add_argument("--seed", type=int, default=0, help="random seed of the sampling noise")

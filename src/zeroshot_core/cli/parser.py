@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     recipe.add_argument("--teacher-cfg-scale", type=float, default=1.0, metavar="S",
                         help="classifier-free guidance scale folded into the teacher's predictions, so that the "
                              "student samples without it (default 1: none)")
+    recipe.add_argument("--teacher-steps", type=int, default=None, metavar="N",
+                        help="progressive distillation: teach the student to sample in N DDIM steps what the "
+                             "teacher does in 2N (e.g. 25; default: the teacher's one-step predictions)")
     recipe.add_argument("--notes", default="", help="free text stored in the model card")
     speed = train.add_argument_group("speed (the same maths; results differ only by float rounding)")
     speed.add_argument("--channels-last", action="store_true",
@@ -143,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="a parameter of the guidance strategy, e.g. radius=3 (repeatable; default: the "
                                 "model's)")
     translate.add_argument("--strength", type=float, help="start fraction of the noise schedule (SDEdit t0)")
-    _add_sampling_options(translate, 50)
+    _add_sampling_options(translate, None)
     translate.add_argument("--slices", help="slice indices to translate, e.g. 40,41 or 30:60 (default all)")
     translate.add_argument("--axis", type=int, choices=[0, 1, 2], help="slicing axis (default: through-plane)")
     translate.add_argument("--consistency", action="store_true", help="adjacent-slice candidate selection")

@@ -227,7 +227,7 @@ def add_report_commands(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--out", required=True, help="report folder (created)")
     evaluate.add_argument("--slices", help="slices to translate and score, e.g. 40,41 or 30:60 (default all)")
     evaluate.add_argument("--axis", type=int, choices=[0, 1, 2], help="slicing axis (default: through-plane)")
-    _add_sampling_options(evaluate, 50)
+    _add_sampling_options(evaluate, None)
     _add_mask_options(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 

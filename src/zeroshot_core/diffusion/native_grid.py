@@ -28,7 +28,7 @@ from zeroshot_core.imaging.spacing import (
 )
 from zeroshot_core.io.volume import Volume
 from zeroshot_core.model.store import ModelCard
-from zeroshot_core.model.summary import default_cfg_scale, training_anatomy
+from zeroshot_core.model.summary import default_cfg_scale, default_steps, training_anatomy
 
 
 def cfg_scale_for(card: ModelCard, requested: float | None) -> float:
@@ -48,6 +48,23 @@ def cfg_scale_for(card: ModelCard, requested: float | None) -> float:
     1.0
     """
     return float(requested) if requested is not None else default_cfg_scale(card.sampling)
+
+
+def steps_for(card: ModelCard, requested: int | None) -> int:
+    """The sampling step count to use: ``requested``, else the card's default, else 50.
+
+    The card's default (``sampling.steps``) is the count a distilled model was taught to
+    sample in (``train --teacher-steps``, recorded by ``scripts/bundle_model.py --steps``).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> steps_for(SimpleNamespace(sampling={"steps": 25}), None), steps_for(SimpleNamespace(sampling={"steps": 25}), 50)
+    (25, 50)
+    >>> steps_for(SimpleNamespace(sampling={}), None)
+    50
+    """
+    return int(requested) if requested is not None else default_steps(card.sampling)
 
 
 def check_cfg(card: ModelCard, cfg_scale: float, path: Path | str = "the model") -> None:

@@ -76,7 +76,8 @@ def translation_provenance(result: Any, options: Any, source: str | os.PathLike 
         (:func:`zeroshot_core.diffusion.domain.translation_warnings`), ``GeneratedBy`` (name, version),
         ``Sources`` and ``Translation`` (``model`` with ``name``, ``path``,
         ``card_sha256``, ``target_modality``, ``trained_guidance``; ``guidance``,
-        ``guidance_params``, ``steps``, ``scheduler``, ``seed``, ``device``,
+        ``guidance_params``, ``steps`` (used), ``steps_requested`` (``None``: the card's
+        default), ``scheduler``, ``seed``, ``device``,
         ``device_requested``, ``batch_size``, ``cfg_scale`` (used), ``cfg_scale_requested``
         (``None``: the card's default), ``cfg_steps``, ``samples``, ``denoise``, ``denoise_choice``
         (what was applied and why), ``acceleration``, ``consistency``,
@@ -93,7 +94,8 @@ def translation_provenance(result: Any, options: Any, source: str | os.PathLike 
                   "target_modality": card.target_modality, "trained_guidance": card.guidance},
         "guidance": result.guidance,
         "guidance_params": _plain(params),
-        "steps": options.steps,
+        "steps": getattr(result, "steps", options.steps),
+        "steps_requested": options.steps,
         "scheduler": options.scheduler,
         "seed": options.seed,
         "device": str(model.device),

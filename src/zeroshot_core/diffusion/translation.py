@@ -23,7 +23,7 @@ from zeroshot_core.diffusion.expectation import (
     sample_noise,
 )
 from zeroshot_core.diffusion.memory import halve_batch
-from zeroshot_core.diffusion.native_grid import NativeGrid, cfg_scale_for, check_cfg
+from zeroshot_core.diffusion.native_grid import NativeGrid, cfg_scale_for, check_cfg, steps_for
 from zeroshot_core.diffusion.sampling import sample_progressive
 from zeroshot_core.diffusion.schedulers import make_scheduler
 from zeroshot_core.diffusion.selection import check_slices
@@ -55,8 +55,10 @@ class TranslateOptions:
 
     Attributes
     ----------
-    steps : int
+    steps : int or None
         Scheduler steps for the full schedule (SDEdit runs ``strength`` of them).
+        ``None`` (default): the model card's (``sampling.steps``, for a model distilled
+        to sample in fewer steps), 50 when it has none.
     scheduler : str
         ``ddim``, ``dpm``, ``ddpm`` or ``sde``.
     seed : int
@@ -102,7 +104,7 @@ class TranslateOptions:
         model's training images, :mod:`zeroshot_core.diffusion.auto_denoise`).
     """
 
-    steps: int = 50
+    steps: int | None = None
     scheduler: str = "ddim"
     seed: int = 0
     device: str = "auto"
@@ -119,7 +121,7 @@ class TranslateOptions:
     denoise: str = "auto"
 
     def __post_init__(self) -> None:
-        if not 1 <= self.steps <= 1000:
+        if self.steps is not None and not 1 <= self.steps <= 1000:
             raise ConfigError(f"steps must be 1..1000, got {self.steps}")
         if self.scheduler not in SCHEDULER_NAMES:
             raise ConfigError(f"unknown scheduler {self.scheduler!r}; valid: {', '.join(SCHEDULER_NAMES)}")
@@ -191,6 +193,8 @@ class TranslationResult:
         What ``denoise`` did (for ``auto``: whether the source was denoised, and why).
     cfg_scale : float
         The classifier-free guidance scale used (the option's, else the card's default).
+    steps : int
+        The sampling steps used (the option's, else the card's default).
     """
 
     volume: Volume
@@ -202,6 +206,7 @@ class TranslationResult:
     mask_params: MaskParams | None = None
     denoise: DenoiseChoice | None = None
     cfg_scale: float = 1.0
+    steps: int = 50
 
 
 def as_source_volume(source: Volume | str | os.PathLike | np.ndarray) -> Volume:
@@ -266,6 +271,7 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
     size = card.image_size
     cfg_scale = cfg_scale_for(card, options.cfg_scale)
     check_cfg(card, cfg_scale, loaded.path)
+    steps = steps_for(card, options.steps)
 
     native = NativeGrid.for_card(card, volume, axis)
     mask_params = MaskParams.resolve(options.mask, card.mask)
@@ -306,7 +312,7 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
 
     out_slices = np.full(slices.shape, -1.0, np.float32)
     noise_shape = grid.work if grid else (size, size)
-    steps_total = len(range(min(int(round(options.steps * (1 - strategy.strength))), options.steps - 1), options.steps))
+    steps_total = len(range(min(int(round(steps * (1 - strategy.strength))), steps - 1), steps))
     done = len(wanted) - len(todo)
     unet = options.acceleration.prepare(loaded.unet)
     yield Progress(done, len(wanted), 0, steps_total)
@@ -324,7 +330,7 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
     def run(reference, static, mask, noise, generator, batch) -> Iterator[Progress | torch.Tensor]:
         scheduler = make_scheduler(options.scheduler, card.noise_schedule)
         result = None
-        for event in sample_progressive(unet, scheduler, strategy, reference, static, mask, noise, options.steps,
+        for event in sample_progressive(unet, scheduler, strategy, reference, static, mask, noise, steps,
                                         generator, cfg_scale=cfg_scale, acceleration=options.acceleration,
                                         cfg_steps=options.cfg_steps):
             result = event.sample
@@ -383,4 +389,4 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
     data = target.invert(reorient.invert(stack_slices(out_slices, canonical_axis)))
     translated = Volume(data.astype(np.float32), volume.affine, volume.header, None)
     yield TranslationResult(translated, mask3d, strategy.name, tuple(todo_voxel), axis, loaded, mask_params, choice,
-                            cfg_scale)
+                            cfg_scale, steps)

@@ -354,7 +354,7 @@ def evaluate(source: Volume | str | os.PathLike | np.ndarray, target: Volume | s
         "histmatch_reference": hist_note or "not run",
         "source_filter_mask": options.mask.to_dict(),
         "shape_cap_mm": shape_cap_mm,
-        "translate_options": {"steps": options.steps, "scheduler": options.scheduler, "seed": options.seed,
+        "translate_options": {"steps": options.steps if options.steps is not None else "each model's default", "scheduler": options.scheduler, "seed": options.seed,
                               "device": options.device, "batch_size": options.batch_size},
     }
     names = {k: {1: "CSF", 2: "GM", 3: "WM"}.get(k, f"label {k}") for k in target_row.dice}

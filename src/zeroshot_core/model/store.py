@@ -125,8 +125,9 @@ class ModelCard:
     sampling : dict
         Sampling defaults measured for this model, used when the caller leaves them
         unset: ``cfg_scale`` (number 0–20, classifier-free guidance scale; only for
-        models trained with condition dropout) and ``note`` (how it was chosen). Empty:
-        the library defaults (no classifier-free guidance).
+        models trained with condition dropout), ``steps`` (whole number 1–1000, the
+        sampling steps a distilled model was taught for) and ``note`` (how they were
+        chosen). Empty: the library defaults (50 steps, no classifier-free guidance).
     """
 
     guidance: str
@@ -161,12 +162,14 @@ class ModelCard:
             raise ModelError("model card is inconsistent: unet in_channels must be 1 + condition_channels")
         if self.image_size <= 0:
             raise ModelError(f"model card image_size must be positive, got {self.image_size}")
-        unknown = sorted(set(self.sampling) - {"cfg_scale", "note"})
+        unknown = sorted(set(self.sampling) - {"cfg_scale", "steps", "note"})
         cfg = self.sampling.get("cfg_scale", 1.0)
+        steps = self.sampling.get("steps", 50)
         if (unknown or not _finite_number(cfg) or not 0.0 <= cfg <= 20.0
+                or isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 1000
                 or not isinstance(self.sampling.get("note", ""), str)):
-            raise ModelError("model card field 'sampling' may hold only a number 'cfg_scale' in 0..20 and a text "
-                             f"'note', got {self.sampling!r:.80}")
+            raise ModelError("model card field 'sampling' may hold only a number 'cfg_scale' in 0..20, a whole "
+                             f"number 'steps' in 1..1000 and a text 'note', got {self.sampling!r:.80}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible dict."""

@@ -5,6 +5,22 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 
+DEFAULT_STEPS = 50  # sampling steps of a model whose card names none
+
+
+def default_steps(sampling: Mapping[str, Any] | None) -> int:
+    """The sampling step count a card's ``sampling`` entry asks for; :data:`DEFAULT_STEPS` without one.
+
+    A model distilled to sample in fewer steps (``train --teacher-steps``) records them.
+
+    Examples
+    --------
+    >>> default_steps({"steps": 25, "note": "distilled to 25"}), default_steps({}), default_steps(None)
+    (25, 50, 50)
+    """
+    return int((sampling or {}).get("steps", DEFAULT_STEPS))
+
+
 def default_cfg_scale(sampling: Mapping[str, Any] | None) -> float:
     """The classifier-free guidance scale a card's ``sampling`` entry asks for; 1 (off) without one.
 
@@ -53,8 +69,8 @@ def card_summary(card: Mapping[str, Any]) -> list[str]:
         slices, licence), ``anatomy`` (whole head / brain only), ``trained`` (steps,
         batch, wall time), ``fine-tuned from`` (the model whose weights started the run,
         ``train --init-from``), ``distilled from`` (the teacher of ``train --teacher``),
-        ``sampling default`` (the measured classifier-free guidance
-        scale used unless one is given) and ``notes`` when the card has them.
+        ``sampling default`` (the step count and the measured classifier-free
+        guidance scale used unless given) and ``notes`` when the card has them.
 
     Examples
     --------
@@ -89,9 +105,11 @@ def card_summary(card: Mapping[str, Any]) -> list[str]:
         folded = f", CFG {teacher['cfg_scale']:g} folded in" if teacher.get("cfg_scale", 1.0) != 1.0 else ""
         lines.append(f"distilled from: {teacher['model']} ({teacher.get('steps', '?')} steps{folded})")
     sampling = card.get("sampling") or {}
-    if isinstance(sampling, Mapping) and sampling.get("cfg_scale") is not None:
+    if isinstance(sampling, Mapping) and (sampling.get("cfg_scale") is not None or sampling.get("steps") is not None):
         why = f" — {sampling['note']}" if sampling.get("note") else ""
-        lines.append(f"sampling default: --cfg-scale {default_cfg_scale(sampling):g}{why}")
+        chosen = ([f"--steps {default_steps(sampling)}"] if sampling.get("steps") is not None else []) + (
+            [f"--cfg-scale {default_cfg_scale(sampling):g}"] if sampling.get("cfg_scale") is not None else [])
+        lines.append(f"sampling default: {' '.join(chosen)}{why}")
     if card.get("notes"):
         lines.append(f"notes: {card['notes']}")
     return lines

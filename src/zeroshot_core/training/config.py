@@ -8,7 +8,7 @@ from typing import Any
 from zeroshot_core.errors import ConfigError
 from zeroshot_core.imaging.mask import MaskParams
 from zeroshot_core.model.prediction import PREDICTION_TYPES
-from zeroshot_core.model.store import MODEL_SIZES
+from zeroshot_core.model.store import DEFAULT_NOISE_SCHEDULE, MODEL_SIZES
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,11 @@ class TrainConfig:
     teacher_cfg_scale : float
         Classifier-free guidance scale folded into the teacher's targets (1: none; the
         teacher must have been trained with condition dropout for more).
+    teacher_steps : int or None
+        Progressive distillation: teach the student to sample in this many DDIM steps
+        what the teacher does in twice as many (timesteps drawn from that grid only;
+        :meth:`zeroshot_core.training.distill.Teacher.two_step_target`). ``None``: the
+        teacher's one-step prediction at any timestep.
     compile : bool
         Run the UNet through ``torch.compile`` (a speed switch; the start pays for the
         compilation), once a probe step has shown that its gradients are the eager
@@ -126,6 +131,7 @@ class TrainConfig:
     compile: bool = False
     teacher: str | None = None
     teacher_cfg_scale: float = 1.0
+    teacher_steps: int | None = None
 
     def __post_init__(self) -> None:
         if self.model_size not in MODEL_SIZES:
@@ -164,6 +170,15 @@ class TrainConfig:
             raise ConfigError(f"teacher CFG scale must be in [1, 20], got {self.teacher_cfg_scale}")
         if self.teacher_cfg_scale != 1.0 and self.teacher is None:
             raise ConfigError("teacher-cfg-scale needs --teacher")
+        if self.teacher_steps is not None:
+            if self.teacher is None:
+                raise ConfigError("teacher-steps needs --teacher")
+            if isinstance(self.teacher_steps, bool) or not isinstance(self.teacher_steps, int):
+                raise ConfigError(f"teacher steps must be a whole number, got {self.teacher_steps!r}")
+            total = DEFAULT_NOISE_SCHEDULE["num_train_timesteps"]
+            if not 1 <= self.teacher_steps <= total // 2 or (total // self.teacher_steps) % 2:
+                raise ConfigError(f"teacher steps must be 1..{total // 2} with {total} // steps even "
+                                  f"(e.g. 10, 20, 25, 50), got {self.teacher_steps}")
         if self.teacher is not None and self.condition_dropout > 0:
             raise ConfigError("condition dropout has no use when distilling (the teacher's guidance is folded into "
                               "the targets); drop --condition-dropout or --teacher")
@@ -181,4 +196,5 @@ class TrainConfig:
                 "spacing_mm": self.spacing_mm, "crop_size": self.image_size if self.spacing_mm else None,
                 "mask_kind": "head" if self.spacing_mm else "filter",
                 "channels_last": self.channels_last, "compile": self.compile,
-                "teacher_cfg_scale": self.teacher_cfg_scale if self.teacher is not None else None}
+                "teacher_cfg_scale": self.teacher_cfg_scale if self.teacher is not None else None,
+                "teacher_steps": self.teacher_steps}

@@ -12,19 +12,52 @@ Models", CVPR 2023) at one fixed scale ``w``. The student then samples with one 
 evaluation per step what the teacher needs two for. The teacher's prediction is the
 conditional mean the noise target only estimates, so the student also learns from a
 lower-variance target (knowledge distillation, Hinton et al. 2015).
+
+With ``teacher_steps = N`` the student is taught to sample in ``N`` DDIM steps what the
+teacher does in ``2N`` (progressive distillation, Salimans & Ho, ICLR 2022, Algorithm 2):
+training timesteps are drawn from the sampler's ``N``-step grid only, and the target is the
+output that makes *one* DDIM step ``t → t − Δ`` (``Δ = T // N``) land where *two* guided
+teacher steps ``t → t − Δ/2 → t − Δ`` land (:meth:`Teacher.two_step_target`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from zeroshot_core.model.prediction import guided_output
+from zeroshot_core.errors import ConfigError
+from zeroshot_core.model.prediction import guided_output, output_from_x0, split_prediction
 from zeroshot_core.model.store import ModelCard, load_weights, read_card
 from zeroshot_core.training.finetune import refuse_mismatch
+
+
+def student_timesteps(steps: int, num_train_timesteps: int) -> tuple[torch.Tensor, int]:
+    """The timesteps a ``steps``-step DDIM sampler visits, and its interval ``Δ``.
+
+    The grid is the sampler's (``timestep_spacing="trailing"``, as
+    :func:`zeroshot_core.diffusion.schedulers.make_scheduler` builds DDIM) and ``Δ`` is
+    diffusers' step from one timestep to the next, ``num_train_timesteps // steps``.
+
+    Raises
+    ------
+    ConfigError
+        If ``Δ`` is odd or under 2: the teacher's half step would not be a whole timestep.
+    """
+    from diffusers import DDIMScheduler
+
+    interval = num_train_timesteps // steps
+    if interval < 2 or interval % 2:
+        valid = [n for n in range(1, num_train_timesteps // 2 + 1)
+                 if (num_train_timesteps // n) % 2 == 0 and n <= 100]
+        raise ConfigError(f"teacher-steps {steps}: {num_train_timesteps} // {steps} = {interval} timesteps per "
+                          f"step must be even; e.g. {', '.join(map(str, valid[-8:]))}")
+    scheduler = DDIMScheduler(num_train_timesteps=num_train_timesteps, timestep_spacing="trailing")
+    scheduler.set_timesteps(steps)
+    return scheduler.timesteps.clone().long(), interval
 
 
 def check_teacher(folder: str | Path, guidance: str, guidance_params: dict[str, Any], prediction: str,
@@ -112,6 +145,67 @@ class Teacher:
             if self.cfg_scale == 1.0:
                 return network(inputs, t)
             return guided_output(network, inputs, t, self.cfg_scale)
+
+
+    def two_step_target(self, x_t: torch.Tensor, condition: torch.Tensor,
+                        condition_at: Callable[[torch.Tensor], torch.Tensor], t: torch.Tensor, interval: int,
+                        alphas: torch.Tensor, prediction: str) -> torch.Tensor:
+        """The output that makes one DDIM step do what two guided teacher steps do.
+
+        From ``z_t`` the teacher takes two deterministic DDIM steps (``η = 0``, its ``x0``
+        estimate clipped to ``[-1, 1]`` as the sampler does), ``t → t − Δ/2 → t − Δ``,
+        reaching ``z''``. The single step from ``t`` that lands on ``z''`` needs the
+        clean estimate (Salimans & Ho 2022, eq. 8)
+
+            x̃ = (z'' − (σ''/σ_t) z_t) / (α'' − (σ''/σ_t) α_t),
+
+        with ``α = sqrt(ᾱ)``, ``σ = sqrt(1 − ᾱ)`` and ``ᾱ = 1`` below timestep 0 (the
+        sampler's last step, ``set_alpha_to_one``); the target is the output of type
+        ``prediction`` that reads as ``x̃`` at ``z_t``.
+
+        Parameters
+        ----------
+        x_t : Tensor, shape (B, 1, H, W)
+            The noisy sample at ``t``.
+        condition : Tensor, shape (B, C, H, W)
+            Its condition channels (static, then dynamic).
+        condition_at : callable
+            Condition channels of another sample of the same batch (the dynamic maps
+            recomputed for the teacher's intermediate sample).
+        t : Tensor, shape (B,), int
+            Timesteps on the student's grid, each ``>= interval - 1``.
+        interval : int
+            ``Δ``, the student's step in timesteps; even.
+        alphas : Tensor, shape (T,)
+            The schedule's ``ᾱ``.
+        prediction : str
+            The networks' output type.
+
+        Returns
+        -------
+        Tensor, shape (B, 1, H, W), float32
+        """
+        def alpha_bar(steps: torch.Tensor) -> torch.Tensor:
+            return torch.where(steps >= 0, alphas[steps.clamp_min(0)], torch.ones_like(alphas[:1]))
+
+        def coefficients(steps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            value = alpha_bar(steps).view(-1, 1, 1, 1)
+            return value.sqrt(), (1.0 - value).clamp_min(0.0).sqrt()
+
+        half = interval // 2
+        z, now = x_t.float(), t
+        with torch.no_grad():
+            for first in (True, False):
+                output = self.target(torch.cat([z, condition if first else condition_at(z)], 1), now)
+                x0, eps = split_prediction(output, z, alpha_bar(now), prediction)
+                now = now - half
+                a, s = coefficients(now)
+                z = a * x0.clamp(-1.0, 1.0) + s * eps
+            a_t, s_t = coefficients(t)
+            a_n, s_n = coefficients(t - interval)
+            ratio = s_n / s_t
+            x_tilde = (z - ratio * x_t) / (a_n - ratio * a_t)
+            return output_from_x0(x_tilde, x_t.float(), alpha_bar(t), prediction)
 
 
 def load_teacher(folder: str | Path, card: ModelCard, cfg_scale: float, device: torch.device) -> Teacher:

@@ -197,7 +197,7 @@ def _train(files: list[Path], out: Path, config: TrainConfig, guidance: Any, pro
         if teacher is not None:  # and its teacher
             distilled_from = old.training.get("distilled_from", distilled_from)
         for key, before_default in (("prediction", "epsilon"), ("spacing_mm", None), ("crop_size", None),
-                                    ("teacher_cfg_scale", None)):
+                                    ("teacher_cfg_scale", None), ("teacher_steps", None)):
             before, now = old.training.get(key, before_default), config.recipe()[key]
             if before != now:
                 raise ModelError(f"{out}: was trained with {key.replace('_', '-')} {before!r}, not {now!r}; "
@@ -215,6 +215,9 @@ def _train(files: list[Path], out: Path, config: TrainConfig, guidance: Any, pro
     shape = (mine.stop - mine.start, 1 + guidance.condition_channels, config.image_size, config.image_size)
     model = processes.wrap(prepare(unet, shape, config.channels_last, config.compile, autocast))
     started = time.perf_counter()
+    sampling = ({"steps": config.teacher_steps,
+                 "note": f"distilled to {config.teacher_steps} DDIM steps (train --teacher-steps)"}
+                if config.teacher_steps is not None else {})
 
     def card() -> ModelCard:
         return ModelCard(
@@ -224,7 +227,7 @@ def _train(files: list[Path], out: Path, config: TrainConfig, guidance: Any, pro
                                                              1 + guidance.condition_channels),
             noise_schedule=dict(DEFAULT_NOISE_SCHEDULE, prediction_type=config.prediction), notes=config.notes,
             target_intensity=data.intensity.to_dict(), target_modality=config.target_modality,
-            mask=config.mask.to_dict(), segmenters=segmenter_states,
+            mask=config.mask.to_dict(), segmenters=segmenter_states, sampling=sampling,
             training={"files": [p.name for p in files], "slices": len(data), "steps": step,
                       "batch_size": config.batch_size, "learning_rate": config.learning_rate,
                       "ema_decay": config.ema_decay, "seed": config.seed, "augment": config.augment,
@@ -242,6 +245,11 @@ def _train(files: list[Path], out: Path, config: TrainConfig, guidance: Any, pro
     def checkpoint() -> None:  # rank 0 writes, the others wait for it
         processes.on_main(write)
 
+    grid = interval = None
+    if config.teacher_steps is not None:  # progressive distillation: the student's sampling grid only
+        from zeroshot_core.training.distill import student_timesteps
+
+        grid, interval = student_timesteps(config.teacher_steps, noise_scheduler.config.num_train_timesteps)
     unet.train()
     while step < config.max_steps:
         index = torch.randint(0, len(data), (config.batch_size,), generator=generator).to(device)
@@ -252,7 +260,8 @@ def _train(files: list[Path], out: Path, config: TrainConfig, guidance: Any, pro
         if config.augment:
             batch = augment(batch, generator)
         noise = torch.randn(batch[:, :1].shape, generator=generator).to(device)
-        t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (batch.shape[0],), generator=generator)
+        t = (torch.randint(0, noise_scheduler.config.num_train_timesteps, (batch.shape[0],), generator=generator)
+             if grid is None else grid[torch.randint(0, len(grid), (batch.shape[0],), generator=generator)])
         keep = (torch.rand(batch.shape[0], generator=generator) >= config.condition_dropout
                 if config.condition_dropout > 0 else None)
         guide_noise = (draw_guide_noise(batch[:, :1].shape, config.guide_noise, generator)
@@ -274,8 +283,16 @@ def _train(files: list[Path], out: Path, config: TrainConfig, guidance: Any, pro
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             prediction = model(inputs, t).sample
-        target = (prediction_target(x0, noise, alphas[t], config.prediction) if teacher is None
-                  else teacher.target(inputs, t))
+        if teacher is None:
+            target = prediction_target(x0, noise, alphas[t], config.prediction)
+        elif grid is None:
+            target = teacher.target(inputs, t)
+        else:
+            def condition_at(sample: torch.Tensor) -> torch.Tensor:
+                return torch.cat([static, guidance.dynamic_condition(reference, sample)], 1)
+
+            target = teacher.two_step_target(x_t, condition, condition_at, t, interval, alphas,
+                                             config.prediction)
         weight = min_snr_weight(alphas[t], config.min_snr_gamma, config.prediction).to(device)
         loss = (weight * (prediction.float() - target).square().mean(dim=(1, 2, 3))).mean()
         optimizer.zero_grad(set_to_none=True)
