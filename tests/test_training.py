@@ -74,3 +74,17 @@ def test_resume_without_state_and_bad_targets(tmp_path):
 def test_invalid_configs(kwargs):
     with pytest.raises(ConfigError):
         TrainConfig(**kwargs)
+
+
+def test_a_resumed_run_takes_the_learning_rate_it_is_given(tmp_path, ixi_t1_files):
+    import json
+
+    config = TrainConfig(guidance="none", model_size="tiny", image_size=32, max_steps=1, batch_size=2,
+                         device="cpu", segmenters=())
+    out = tmp_path / "m"
+    list(train_iter(ixi_t1_files[:1], out, config))
+    lower = TrainConfig(**{**config.__dict__, "max_steps": 2, "learning_rate": 5e-5})
+    list(train_iter(ixi_t1_files[:1], out, lower, resume=True))
+    state = json.loads((out / "training_state.json").read_text())
+    assert [group["lr"] for group in state["param_groups"]] == [5e-5]  # the saved 2e-4 did not win
+    assert read_card(out).training["learning_rate"] == 5e-5

@@ -190,6 +190,8 @@ def _train(files: list[Path], out: Path, config: TrainConfig, guidance: Any, pro
     noise_scheduler = DDPMScheduler(**DEFAULT_NOISE_SCHEDULE)
     alphas = noise_scheduler.alphas_cumprod.to(device)
     step, wall_before, rng_state = load_state(out, unet, ema, optimizer) if resume else (0, 0.0, None)
+    for group in optimizer.param_groups:  # a resumed run takes this call's rate (e.g. a lower one to finish)
+        group.update(lr=config.learning_rate, weight_decay=config.weight_decay)
     if resume and (old := read_card(out)).guidance != config.guidance:
         raise ModelError(f"{out}: was trained with guidance {old.guidance!r}; resume with --guidance {old.guidance}")
     if resume:  # settings that change what the network computes must not change mid-training
