@@ -345,13 +345,18 @@ def test_bundled_epsilon_models_still_load_and_run(t1_path):
     assert older_cards >= 1  # t1-contour and t1-none keep the card layout of before the recipe switches
 
 
-def test_the_bundled_lmi_samples_with_its_measured_cfg_scale_and_the_others_without(t1_path):
+def test_the_bundled_lmi_samples_with_its_measured_cfg_scale_and_steps_and_the_others_without(t1_path):
     from zeroshot_core.diffusion.translation import TranslateOptions, translate_iter
     from zeroshot_core.model.loading import bundled_model_dirs
 
-    scales = {}
+    scales, steps = {}, {}
     for directory in bundled_model_dirs():
         *_, result = translate_iter(t1_path, directory, options=TranslateOptions(steps=1, device="cpu", slices=(45,)))
         scales[directory.name] = result.cfg_scale
-    assert scales.pop("t1-lmi") == 1.25
+        *_, result = translate_iter(t1_path, directory, options=TranslateOptions(device="cpu", slices=(45,)))
+        steps[directory.name] = result.steps
+    assert scales.pop("t1-lmi") == 1.5
     assert set(scales.values()) == {1.0}
+    # the 2 mm models sample in 25 steps by default, the others in 50
+    assert (steps.pop("t1-lmi"), steps.pop("t1-lmi-lite")) == (25, 25)
+    assert set(steps.values()) == {50}

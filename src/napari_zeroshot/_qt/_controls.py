@@ -139,7 +139,7 @@ class SamplingControls:
         defaults = TranslateOptions()
         self.steps = SpinBox(value=DEFAULT_STEPS, min=1, max=1000, label="steps",
                              tooltip="Sampling steps (fewer = faster, coarser). Set to the model's default when a "
-                                     "model is chosen (50; 25 for the distilled t1-lmi-lite)")
+                                     "model is chosen (25 for the bundled 2 mm models, else 50)")
         self.scheduler = ComboBox(value=defaults.scheduler, choices=SCHEDULERS, label="scheduler",
                                   tooltip="\n".join(f"{name}: {text}" for name, text in SCHEDULER_NAMES.items()))
         self.seed = SpinBox(value=defaults.seed, min=0, max=2**31 - 1, label="seed",
@@ -154,7 +154,7 @@ class SamplingControls:
                                       tooltip="Classifier-free guidance: >1 follows the source more closely, at "
                                               "twice the time; only for models trained with condition dropout "
                                               "(1 = off). Set to the model's measured default when a model is "
-                                              "chosen (1.25 for the bundled lmi)")
+                                              "chosen (1.5 for the bundled lmi)")
         self.denoise = ComboBox(value=defaults.denoise, choices=tuple(DENOISE_METHODS), label="denoise source",
                                 tooltip="Remove the source's noise slice by slice (non-local means) before it "
                                         "guides; helps noisy sources such as PD-weighted MRI, costs clean ones "

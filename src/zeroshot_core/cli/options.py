@@ -76,7 +76,7 @@ def _add_sampling_options(parser: argparse.ArgumentParser, steps: int | None) ->
     parser.add_argument("--batch-size", type=int, default=8, help="slices sampled together (default 8)")
     parser.add_argument("--cfg-scale", type=float, default=None, metavar="S",
                         help="classifier-free guidance scale, e.g. 1.5 (1 = off; needs a model trained with "
-                             "--condition-dropout); default: the model's measured default (1.25 for the bundled "
+                             "--condition-dropout); default: the model's measured default (1.5 for the bundled "
                              "lmi), else 1")
     parser.add_argument("--cfg-steps", type=float, default=1.0, metavar="SHARE",
                         help="share of the steps, from the noisiest, that use classifier-free guidance, e.g. 0.5 "

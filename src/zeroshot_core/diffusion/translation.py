@@ -82,7 +82,7 @@ class TranslateOptions:
     cfg_scale : float or None
         Classifier-free guidance scale (1.0: off); needs a model trained with
         condition dropout. ``None`` (default): the model card's measured default
-        (``sampling.cfg_scale``; 1.25 for the bundled ``t1-lmi``), 1.0 when it has none.
+        (``sampling.cfg_scale``; 1.5 for the bundled ``t1-lmi``), 1.0 when it has none.
     cfg_steps : float
         Share of the steps, from the noisiest, that use classifier-free guidance
         (0 < share <= 1; default 1: all); the later steps call the network once. Guidance
