@@ -30,7 +30,11 @@ from typing import Any
 import torch
 
 from zeroshot_core.errors import ConfigError
-from zeroshot_core.model.prediction import guided_output, output_from_x0, split_prediction
+from zeroshot_core.model.prediction import (
+    guided_output,
+    output_from_x0,
+    split_prediction,
+)
 from zeroshot_core.model.store import ModelCard, load_weights, read_card
 from zeroshot_core.training.finetune import refuse_mismatch
 

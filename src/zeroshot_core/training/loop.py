@@ -290,7 +290,8 @@ def _train(files: list[Path], out: Path, config: TrainConfig, guidance: Any, pro
         elif grid is None:
             target = teacher.target(inputs, t)
         else:
-            def condition_at(sample: torch.Tensor) -> torch.Tensor:
+            def condition_at(sample: torch.Tensor, static: torch.Tensor = static,
+                             reference: torch.Tensor = reference) -> torch.Tensor:
                 return torch.cat([static, guidance.dynamic_condition(reference, sample)], 1)
 
             target = teacher.two_step_target(x_t, condition, condition_at, t, interval, alphas,
