@@ -46,6 +46,7 @@ from zeroshot_core.io.volume import Volume
 from zeroshot_core.model.acceleration import Acceleration
 from zeroshot_core.model.devices import resolve_device
 from zeroshot_core.model.loading import LoadedModel, load_model
+from zeroshot_core.model.summary import DEFAULT_STEPS
 from zeroshot_core.plugins.manager import guidance_registry
 
 
@@ -206,7 +207,7 @@ class TranslationResult:
     mask_params: MaskParams | None = None
     denoise: DenoiseChoice | None = None
     cfg_scale: float = 1.0
-    steps: int = 50
+    steps: int = DEFAULT_STEPS
 
 
 def as_source_volume(source: Volume | str | os.PathLike | np.ndarray) -> Volume:

@@ -164,7 +164,7 @@ class ModelCard:
             raise ModelError(f"model card image_size must be positive, got {self.image_size}")
         unknown = sorted(set(self.sampling) - {"cfg_scale", "steps", "note"})
         cfg = self.sampling.get("cfg_scale", 1.0)
-        steps = self.sampling.get("steps", 50)
+        steps = self.sampling.get("steps", 1)  # absent: nothing to check
         if (unknown or not _finite_number(cfg) or not 0.0 <= cfg <= 20.0
                 or isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 1000
                 or not isinstance(self.sampling.get("note", ""), str)):

@@ -175,10 +175,12 @@ class TrainConfig:
                 raise ConfigError("teacher-steps needs --teacher")
             if isinstance(self.teacher_steps, bool) or not isinstance(self.teacher_steps, int):
                 raise ConfigError(f"teacher steps must be a whole number, got {self.teacher_steps!r}")
+            from zeroshot_core.training.distill import student_interval
+
             total = DEFAULT_NOISE_SCHEDULE["num_train_timesteps"]
-            if not 1 <= self.teacher_steps <= total // 2 or (total // self.teacher_steps) % 2:
-                raise ConfigError(f"teacher steps must be 1..{total // 2} with {total} // steps even "
-                                  f"(e.g. 10, 20, 25, 50), got {self.teacher_steps}")
+            if not 1 <= self.teacher_steps <= total // 2:
+                raise ConfigError(f"teacher steps must be 1..{total // 2}, got {self.teacher_steps}")
+            student_interval(self.teacher_steps, total)
         if self.teacher is not None and self.condition_dropout > 0:
             raise ConfigError("condition dropout has no use when distilling (the teacher's guidance is folded into "
                               "the targets); drop --condition-dropout or --teacher")

@@ -39,6 +39,22 @@ from zeroshot_core.model.store import ModelCard, load_weights, read_card
 from zeroshot_core.training.finetune import refuse_mismatch
 
 
+def student_interval(steps: int, num_train_timesteps: int) -> int:
+    """``Δ = num_train_timesteps // steps``, the timesteps one ``steps``-step DDIM step spans.
+
+    Raises
+    ------
+    ConfigError
+        If ``Δ`` is odd or under 2: the teacher's half step would not be a whole timestep.
+    """
+    interval = num_train_timesteps // steps if steps >= 1 else 0
+    if interval < 2 or interval % 2:
+        valid = [n for n in range(1, min(100, num_train_timesteps // 2) + 1) if (num_train_timesteps // n) % 2 == 0]
+        raise ConfigError(f"teacher-steps {steps}: {num_train_timesteps} // {steps} = {interval} timesteps per "
+                          f"step must be at least 2 and even; e.g. {', '.join(map(str, valid[-8:]))}")
+    return interval
+
+
 def student_timesteps(steps: int, num_train_timesteps: int) -> tuple[torch.Tensor, int]:
     """The timesteps a ``steps``-step DDIM sampler visits, and its interval ``Δ``.
 
@@ -49,16 +65,11 @@ def student_timesteps(steps: int, num_train_timesteps: int) -> tuple[torch.Tenso
     Raises
     ------
     ConfigError
-        If ``Δ`` is odd or under 2: the teacher's half step would not be a whole timestep.
+        As :func:`student_interval`.
     """
     from diffusers import DDIMScheduler
 
-    interval = num_train_timesteps // steps
-    if interval < 2 or interval % 2:
-        valid = [n for n in range(1, num_train_timesteps // 2 + 1)
-                 if (num_train_timesteps // n) % 2 == 0 and n <= 100]
-        raise ConfigError(f"teacher-steps {steps}: {num_train_timesteps} // {steps} = {interval} timesteps per "
-                          f"step must be even; e.g. {', '.join(map(str, valid[-8:]))}")
+    interval = student_interval(steps, num_train_timesteps)
     scheduler = DDIMScheduler(num_train_timesteps=num_train_timesteps, timestep_spacing="trailing")
     scheduler.set_timesteps(steps)
     return scheduler.timesteps.clone().long(), interval
