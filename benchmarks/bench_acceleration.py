@@ -45,11 +45,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_check import row  # (one table-row writer for the GPU check and this benchmark)
 
 VARIANTS = {
-    "plain": Acceleration(),
-    "channels-last": Acceleration(channels_last=True),
+    "plain": Acceleration("off"),
+    "channels-last": Acceleration("off", channels_last=True),
     "bf16": Acceleration(autocast="bf16"),
     "fp16": Acceleration(autocast="fp16"),
-    "compile": Acceleration(compile=True),
+    "compile": Acceleration("off", compile=True),
 }
 
 

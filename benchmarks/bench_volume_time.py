@@ -3,7 +3,7 @@
 The volume is the simulated PD head of the held-out subject IXI049 (120×120×90 voxels, 2 mm,
 built by ``bench_wholehead.build_validation`` from ``../shared/data/ixi_t1``): every slice
 the filter mask keeps is translated with ``TranslateOptions()`` defaults (DDIM, the model's default steps: 50 unless its card names fewer, one
-draw per slice, batch 8) on the CPU. Prints, per model, seconds for the volume, slices
+draw per slice, batch 8, autocast ``auto``: bf16 on a CPU with bfloat16 instructions) on the CPU. Prints, per model, seconds for the volume, slices
 translated and seconds per slice, next to the goal of 90 s on 2 CPU cores.
 
     .venv/bin/python benchmarks/bench_volume_time.py --threads 2 \\

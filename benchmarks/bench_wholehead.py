@@ -49,6 +49,7 @@ from zeroshot_core.imaging.orientation import (
 )
 from zeroshot_core.io.formats import save_volume, to_volume
 from zeroshot_core.io.volume import Volume
+from zeroshot_core.model.acceleration import Acceleration
 from zeroshot_core.model.prediction import guided_step_count
 from zeroshot_core.model.store import read_card
 from zeroshot_core.plugins.manager import segmenter_registry
@@ -112,11 +113,12 @@ def fit_kmeans(shared: Path) -> dict:
 
 
 SPEC_KEYS = {"cfg": ("cfg_scale", float), "samples": ("samples", int), "steps": ("steps", int),
-             "scheduler": ("scheduler", str), "denoise": ("denoise", str), "cfg_steps": ("cfg_steps", float)}
+             "scheduler": ("scheduler", str), "denoise": ("denoise", str), "cfg_steps": ("cfg_steps", float),
+             "autocast": ("acceleration", lambda name: Acceleration(autocast=name))}
 
 
 def _model_spec(text: str) -> tuple[str, Path, dict]:
-    """``NAME=FOLDER[:cfg=2:cfg_steps=0.5:samples=4:steps=10:scheduler=dpm:denoise=nlm]`` → name, folder, overrides."""
+    """``NAME=FOLDER[:cfg=2:cfg_steps=0.5:samples=4:steps=10:scheduler=dpm:denoise=nlm:autocast=bf16]`` → name, folder, overrides."""
     name, _, rest = text.partition("=")
     folder, *options = rest.split(":")
     overrides = {}

@@ -23,6 +23,7 @@ from zeroshot_core.diffusion.translation import TranslateOptions
 from zeroshot_core.errors import ConfigError
 from zeroshot_core.guidance.none import NoneGuidance
 from zeroshot_core.lmi.dispatch import local_mutual_information
+from zeroshot_core.model import acceleration as acceleration_module
 from zeroshot_core.model.acceleration import Acceleration
 from zeroshot_core.model.store import DEFAULT_NOISE_SCHEDULE, build_unet, unet_config
 from zeroshot_core.samples.sample_data import load_sample, sample_paths
@@ -41,12 +42,14 @@ def translate_phantom(guidance: str, acceleration: Acceleration, device: str = "
 
 
 def test_acceleration_is_validated():
-    assert Acceleration() == Acceleration("off", False, False) and not Acceleration().enabled
+    assert Acceleration() == Acceleration("auto", False, False) and not Acceleration("off").enabled
     assert Acceleration(autocast="bf16").dtype is torch.bfloat16 and Acceleration("fp16").dtype is torch.float16
+    with pytest.raises(ConfigError, match="resolved for a device"):
+        _ = Acceleration().dtype
     assert Acceleration("bf16", np.bool_(True), True).to_dict() == {"autocast": "bf16", "channels_last": True,
                                                                      "compile": True}
-    assert Acceleration(compile=True).describe() == "compile" and Acceleration().describe() == "off"
-    with pytest.raises(ConfigError, match="unknown autocast 'float16'; use off, bf16 or fp16"):
+    assert Acceleration("off", compile=True).describe() == "compile" and Acceleration("off").describe() == "off"
+    with pytest.raises(ConfigError, match="unknown autocast 'float16'; use off, bf16, fp16 or auto"):
         Acceleration(autocast="float16")
     with pytest.raises(ConfigError, match="channels_last must be true or false"):
         Acceleration(channels_last="yes")
@@ -55,6 +58,39 @@ def test_acceleration_is_validated():
     with pytest.raises(ConfigError, match="acceleration must be an Acceleration"):
         TranslateOptions(acceleration="bf16")
     assert TranslateOptions().acceleration == Acceleration()
+
+
+@pytest.mark.parametrize("has_bf16", [True, False])
+def test_auto_is_bf16_only_on_a_cpu_with_bfloat16_instructions(monkeypatch, has_bf16):
+    monkeypatch.setattr(acceleration_module, "cpu_has_bfloat16", lambda: has_bf16)
+    auto = Acceleration(channels_last=True)
+    assert auto.resolve("cpu") == Acceleration("bf16" if has_bf16 else "off", channels_last=True)
+    assert auto.resolve(torch.device("cuda")).autocast == "off"  # not measured on GPUs: float32 there
+    assert Acceleration("off").resolve("cpu").autocast == "off" and Acceleration("bf16").resolve("cuda").autocast == "bf16"
+    auto.check("cpu")  # auto never asks for what the device cannot run
+    context = Acceleration().autocast_context("cpu")
+    assert isinstance(context, torch.autocast) == has_bf16
+
+
+def test_cpu_has_bfloat16_reads_torchs_probe(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bf16": False, "amx_bf16": True})
+    assert acceleration_module.cpu_has_bfloat16()
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx2": True})
+    assert not acceleration_module.cpu_has_bfloat16()
+    monkeypatch.delattr(torch.cpu, "get_capabilities")
+    assert not acceleration_module.cpu_has_bfloat16()
+
+
+@pytest.mark.parametrize("has_bf16", [True, False])
+def test_default_translation_resolves_auto_and_records_it(monkeypatch, has_bf16):
+    monkeypatch.setattr(acceleration_module, "cpu_has_bfloat16", lambda: has_bf16)
+    chosen, result = translate_phantom("lmi", Acceleration())
+    explicit, _ = translate_phantom("lmi", Acceleration("bf16" if has_bf16 else "off"))
+    np.testing.assert_array_equal(chosen, explicit)  # auto is exactly what it resolved to
+    assert result.acceleration == Acceleration("bf16" if has_bf16 else "off")
+    record = api.translation_provenance(result, TranslateOptions(device="cpu"))["Translation"]
+    assert record["acceleration"]["autocast"] == ("bf16" if has_bf16 else "off")
+    assert record["acceleration_requested"]["autocast"] == "auto"
 
 
 def test_fp16_on_the_cpu_is_one_line_naming_bf16():
@@ -113,8 +149,8 @@ def test_channels_last_and_bf16_translations_are_close_to_plain(guidance):
     # max 8.4e-6; bf16 max 0.036, mean 0.0049 (64-px lmi) and 0.025 / 0.0018 (contour).
     # 2026-11-30, the 2 mm lmi (4,654 steps; --denoise auto denoises this PD): bf16 mean 0.0086,
     # 99.9th percentile 0.081, max 0.117 (one pixel of 14,630): the bound is on the percentile.
-    plain, _ = translate_phantom(guidance, Acceleration())
-    layout, _ = translate_phantom(guidance, Acceleration(channels_last=True))
+    plain, _ = translate_phantom(guidance, Acceleration("off"))
+    layout, _ = translate_phantom(guidance, Acceleration("off", channels_last=True))
     half, result = translate_phantom(guidance, Acceleration(autocast="bf16"))
     assert np.abs(layout - plain).max() <= 1e-4
     difference = np.abs(half - plain)
@@ -159,7 +195,9 @@ def test_the_cli_flags_reach_the_options(tmp_path, capsys):
     pd = str(sample_paths()["pd"])
     parser = build_parser()
     args = parser.parse_args(["translate", pd, "--out", "x.nii.gz", "--device", "cpu"])
-    assert _translate_options(args).acceleration == Acceleration()
+    assert _translate_options(args).acceleration == Acceleration("auto")
+    args = parser.parse_args(["translate", pd, "--out", "x.nii.gz", "--device", "cpu", "--autocast", "off"])
+    assert _translate_options(args).acceleration == Acceleration("off")
     args = parser.parse_args(["translate", pd, "--out", "x.nii.gz", "--device", "cpu", "--autocast", "bf16",
                               "--channels-last", "--compile"])
     assert _translate_options(args).acceleration == Acceleration("bf16", True, True)

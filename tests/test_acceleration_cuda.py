@@ -79,8 +79,8 @@ def test_lmi_of_cuda_tensors_stays_on_the_gpu(cuda):
 
 
 def test_a_translation_on_cuda_agrees_with_the_cpu(cuda, tiny_lmi_model):
-    on_cpu, _ = translate_phantom("lmi", Acceleration(), "cpu", steps=10, model=tiny_lmi_model)
-    on_gpu, result = translate_phantom("lmi", Acceleration(), "cuda", steps=10, model=tiny_lmi_model)
+    on_cpu, _ = translate_phantom("lmi", Acceleration("off"), "cpu", steps=10, model=tiny_lmi_model)
+    on_gpu, result = translate_phantom("lmi", Acceleration("off"), "cuda", steps=10, model=tiny_lmi_model)
     assert result.model.device.type == "cuda"
     difference = np.abs(on_gpu - on_cpu)
     assert difference.mean() <= 0.01 and difference.max() <= 0.05, (difference.mean(), difference.max())
@@ -92,7 +92,7 @@ def test_autocast_on_cuda_runs_and_is_close(cuda, autocast, mean, largest):
     dtypes = []
     hook = model.unet.register_forward_hook(lambda module, args, out: dtypes.append(out.sample.dtype))
     try:
-        plain, _ = translate_phantom("lmi", Acceleration(), "cuda", model=model)
+        plain, _ = translate_phantom("lmi", Acceleration("off"), "cuda", model=model)
         half, _ = translate_phantom("lmi", Acceleration(autocast=autocast), "cuda", model=model)
     finally:
         hook.remove()
@@ -103,7 +103,7 @@ def test_autocast_on_cuda_runs_and_is_close(cuda, autocast, mean, largest):
 
 def test_channels_last_on_cuda_is_close(cuda):
     model = api.load_model(None, "contour", cuda)
-    plain, _ = translate_phantom("contour", Acceleration(), "cuda", model=model)
-    layout, _ = translate_phantom("contour", Acceleration(channels_last=True), "cuda", model=model)
+    plain, _ = translate_phantom("contour", Acceleration("off"), "cuda", model=model)
+    layout, _ = translate_phantom("contour", Acceleration("off", channels_last=True), "cuda", model=model)
     difference = np.abs(layout - plain)
     assert difference.mean() <= 0.002 and difference.max() <= 0.02, (difference.mean(), difference.max())

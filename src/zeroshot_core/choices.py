@@ -11,8 +11,9 @@ from __future__ import annotations
 DEVICE_NAMES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 """``auto`` picks CUDA, then Apple MPS, then the CPU."""
 
-AUTOCAST_NAMES: tuple[str, ...] = ("off", "bf16", "fp16")
-"""Mixed precision of the score network at sampling: none, bfloat16 or float16 autocast
+AUTOCAST_NAMES: tuple[str, ...] = ("off", "bf16", "fp16", "auto")
+"""Mixed precision of the score network at sampling: none, bfloat16 or float16 autocast, or
+``auto`` (bfloat16 on a CPU with bfloat16 instructions, else none)
 (:class:`zeroshot_core.model.acceleration.Acceleration`)."""
 
 SCHEDULER_NAMES: dict[str, str] = {
@@ -45,7 +46,7 @@ BUILTIN_GUIDANCES: tuple[str, ...] = ("contour", "lmi", "none")
 """Guidance strategies shipped with the package (plugins may add more); named in the
 CLI's help without loading the plugin registry (which imports torch)."""
 
-MODEL_SIZE_NAMES: tuple[str, ...] = ("tiny", "lite", "small", "base")
+MODEL_SIZE_NAMES: tuple[str, ...] = ("tiny", "lite", "lite-deep", "small", "base")
 """UNet sizes of ``train --model-size`` (:data:`zeroshot_core.model.store.MODEL_SIZES` defines
 them); named here so that the CLI offers them without importing torch."""
 

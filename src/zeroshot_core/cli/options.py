@@ -91,12 +91,13 @@ def _add_sampling_options(parser: argparse.ArgumentParser, steps: int | None) ->
 
 
 def _add_acceleration_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("speed-ups of the score network, mainly for GPUs (each measured in "
-                                      "docs/benchmarks.md; all off by default)")
-    group.add_argument("--autocast", default="off", choices=AUTOCAST_NAMES,
+    group = parser.add_argument_group("speed-ups of the score network (each measured in docs/benchmarks.md; "
+                                      "only autocast auto is on by default)")
+    group.add_argument("--autocast", default="auto", choices=AUTOCAST_NAMES,
                        help="run the network in mixed precision: bf16 (GPUs, and CPUs with bfloat16 "
                             "instructions) or fp16 (GPUs only); its output is cast back to float32, so results "
-                            "differ from off in the low bits")
+                            "differ from off in the low bits. auto: bf16 on a CPU with bfloat16 instructions "
+                            "(AVX512-BF16, AMX), else off (default: auto)")
     group.add_argument("--channels-last", action="store_true",
                        help="keep the network's weights and inputs in the channels-last (NHWC) memory layout "
                             "that GPU tensor cores prefer")

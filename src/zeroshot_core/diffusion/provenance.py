@@ -80,7 +80,8 @@ def translation_provenance(result: Any, options: Any, source: str | os.PathLike 
         default), ``scheduler``, ``seed``, ``device``,
         ``device_requested``, ``batch_size``, ``cfg_scale`` (used), ``cfg_scale_requested``
         (``None``: the card's default), ``cfg_steps``, ``samples``, ``denoise``, ``denoise_choice``
-        (what was applied and why), ``acceleration``, ``consistency``,
+        (what was applied and why), ``acceleration`` (used: autocast ``auto`` resolved),
+        ``acceleration_requested``, ``consistency``,
         ``mask``, ``slices``, ``axis``, ``created`` (UTC, ISO 8601)).
     """
     model = result.model
@@ -107,7 +108,8 @@ def translation_provenance(result: Any, options: Any, source: str | os.PathLike 
         "samples": options.samples,
         "denoise": options.denoise,
         "denoise_choice": result.denoise.to_dict() if getattr(result, "denoise", None) is not None else None,
-        "acceleration": _plain(options.acceleration),
+        "acceleration": _plain(getattr(result, "acceleration", None) or options.acceleration),
+        "acceleration_requested": _plain(options.acceleration),
         "consistency": _plain(options.consistency),
         "mask": _plain(result.mask_params if result.mask_params is not None else options.mask),
         "slices": [int(i) for i in result.slices],

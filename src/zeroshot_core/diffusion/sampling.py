@@ -138,7 +138,7 @@ def sample_progressive(
     total = len(timesteps)
     prediction = getattr(scheduler, "model_prediction_type", None) or scheduler.config.prediction_type
     feeds = scheduler.config.prediction_type
-    network = partial((acceleration or Acceleration()).forward, unet)
+    network = partial((acceleration or Acceleration("off")).forward, unet)
     guided_steps = guided_step_count(cfg_scale, cfg_steps, total)
     for index, t in enumerate(timesteps):
         with torch.no_grad():

@@ -97,7 +97,9 @@ class TranslateOptions:
         seeds ``seed … seed + K - 1``.
         Not with ``consistency`` (which chooses among draws instead).
     acceleration : Acceleration
-        GPU speed-ups of the score network (autocast, channels-last, torch.compile); off.
+        Speed-ups of the score network (autocast, channels-last, torch.compile); by
+        default autocast ``auto`` (bfloat16 on a CPU with bfloat16 instructions, else
+        float32) and the others off.
     denoise : str
         ``off``, ``nlm`` (non-local means on the source, in-plane, before it guides:
         :func:`zeroshot_core.imaging.denoise.denoise_volume`; for noisy sources such as
@@ -196,6 +198,8 @@ class TranslationResult:
         The classifier-free guidance scale used (the option's, else the card's default).
     steps : int
         The sampling steps used (the option's, else the card's default).
+    acceleration : Acceleration or None
+        The speed-ups used: the option's, with autocast ``auto`` resolved for the device.
     """
 
     volume: Volume
@@ -208,6 +212,7 @@ class TranslationResult:
     denoise: DenoiseChoice | None = None
     cfg_scale: float = 1.0
     steps: int = DEFAULT_STEPS
+    acceleration: Acceleration | None = None
 
 
 def as_source_volume(source: Volume | str | os.PathLike | np.ndarray) -> Volume:
@@ -265,7 +270,8 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
     wanted = check_slices(volume, axis, options.slices)
     volume = denoise_volume(volume, axis, options.denoise) if options.denoise == "nlm" else volume
     device = resolve_device(options.device)
-    options.acceleration.check(device)
+    acceleration = options.acceleration.resolve(device)
+    acceleration.check(device)
     loaded = load_model(model, guidance, device)
     strategy = build_guidance(loaded, guidance, options.guidance_params)
     card = loaded.card
@@ -315,7 +321,7 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
     noise_shape = grid.work if grid else (size, size)
     steps_total = len(range(min(int(round(steps * (1 - strategy.strength))), steps - 1), steps))
     done = len(wanted) - len(todo)
-    unet = options.acceleration.prepare(loaded.unet)
+    unet = acceleration.prepare(loaded.unet)
     yield Progress(done, len(wanted), 0, steps_total)
 
     def prepare(indices: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -332,7 +338,7 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
         scheduler = make_scheduler(options.scheduler, card.noise_schedule)
         result = None
         for event in sample_progressive(unet, scheduler, strategy, reference, static, mask, noise, steps,
-                                        generator, cfg_scale=cfg_scale, acceleration=options.acceleration,
+                                        generator, cfg_scale=cfg_scale, acceleration=acceleration,
                                         cfg_steps=options.cfg_steps):
             result = event.sample
             yield Progress(done, len(wanted), event.step, event.total, batch)
@@ -390,4 +396,4 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
     data = target.invert(reorient.invert(stack_slices(out_slices, canonical_axis)))
     translated = Volume(data.astype(np.float32), volume.affine, volume.header, None)
     yield TranslationResult(translated, mask3d, strategy.name, tuple(todo_voxel), axis, loaded, mask_params, choice,
-                            cfg_scale, steps)
+                            cfg_scale, steps, acceleration)
