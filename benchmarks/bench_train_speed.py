@@ -5,6 +5,7 @@ Run::
     .venv/bin/python benchmarks/bench_train_speed.py [--model-size small] [--image-size 64] [--batch-size 8]
         [--steps 10] [--warmup 3] [--repeats 3] [--threads 1] [--device cpu]
         [--variants plain,channels_last,compile,channels_last+compile]
+        [--teacher FOLDER --teacher-cfg-scale S --variants plain,teacher_bf16]
 
 Every variant trains through :func:`zeroshot_core.training.loop.train_iter` (the product's
 step: drawing the batch, forward, backward, AdamW, EMA) on the bundled T1 phantom, in a
@@ -32,6 +33,8 @@ import torch
 
 from zeroshot_core.errors import ConfigError
 from zeroshot_core.io.formats import save_volume
+from zeroshot_core.model import acceleration
+from zeroshot_core.model.store import read_card
 from zeroshot_core.samples.sample_data import load_sample
 from zeroshot_core.training.loop import TrainConfig, train_iter
 
@@ -39,9 +42,24 @@ from zeroshot_core.training.loop import TrainConfig, train_iter
 def run(targets: Path, out: Path, args: argparse.Namespace, variant: str) -> tuple[float, float, float]:
     """(seconds of the warm-up steps, seconds per timed step, last loss) of one training run."""
     switches = set(variant.split("+")) - {"plain"}
+    distil = {}
+    if args.teacher is not None:
+        card = read_card(args.teacher)
+        distil = {"teacher": str(args.teacher), "teacher_cfg_scale": args.teacher_cfg_scale,
+                  "guidance": card.guidance, "spacing_mm": card.training.get("spacing_mm")}
     config = TrainConfig(model_size=args.model_size, image_size=args.image_size, batch_size=args.batch_size,
                          max_steps=args.warmup + args.steps, checkpoint_every=0, device=args.device,
-                         segmenters=(), channels_last="channels_last" in switches, compile="compile" in switches)
+                         segmenters=(), channels_last="channels_last" in switches, compile="compile" in switches,
+                         **distil)
+    probe = acceleration.cpu_has_bfloat16
+    acceleration.cpu_has_bfloat16 = lambda: "teacher_bf16" in switches  # what load_teacher asks
+    try:
+        return _timed(targets, out, config, args)
+    finally:
+        acceleration.cpu_has_bfloat16 = probe
+
+
+def _timed(targets: Path, out: Path, config: TrainConfig, args: argparse.Namespace) -> tuple[float, float, float]:
     marks: list[float] = []
     loss = float("nan")
     start = time.perf_counter()
@@ -65,6 +83,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
     parser.add_argument("--variants", default="plain,channels_last,compile,channels_last+compile")
+    parser.add_argument("--teacher", type=Path, help="distil from this model folder (train --teacher)")
+    parser.add_argument("--teacher-cfg-scale", type=float, default=1.0)
     args = parser.parse_args()
     if args.warmup < 1 or args.steps < 1:
         parser.error("--warmup and --steps must be >= 1")

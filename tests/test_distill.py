@@ -7,6 +7,7 @@ import torch
 
 from zeroshot_core.cli.parser import main
 from zeroshot_core.errors import ConfigError, ModelError
+from zeroshot_core.model import acceleration
 from zeroshot_core.model.store import build_unet, read_card, unet_config
 from zeroshot_core.model.summary import default_cfg_scale
 from zeroshot_core.training.distill import Teacher, load_teacher
@@ -18,6 +19,12 @@ def _run(files, out, resume=False, **kwargs):
                     "checkpoint_every": 0, "device": "cpu"}
     settings.update(kwargs)
     return [p.loss for p in train_iter(files, out, TrainConfig(**settings), resume=resume)]
+
+
+@pytest.fixture(autouse=True)
+def float32_teacher(monkeypatch):
+    """Exact targets: the teacher in float32 whatever this CPU has (bf16 has its own test)."""
+    monkeypatch.setattr(acceleration, "cpu_has_bfloat16", lambda: False)
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +44,28 @@ def test_the_target_is_the_guided_prediction(teacher):
     torch.testing.assert_close(loaded.target(inputs, t), uncond + 1.5 * (cond - uncond), atol=1e-5, rtol=1e-5)
     plain = Teacher(loaded.unet, 1.0, {})
     torch.testing.assert_close(plain.target(inputs, t), cond)
-    assert loaded.provenance == {"model": "lmi", "steps": 3, "cfg_scale": 1.5}
+    assert loaded.provenance == {"model": "lmi", "steps": 3, "cfg_scale": 1.5, "autocast": "off"}
     assert not any(p.requires_grad for p in loaded.unet.parameters())
+
+
+def test_on_a_cpu_with_bfloat16_the_teacher_computes_in_bf16_as_translations_do(teacher, ixi_t1_files, tmp_path,
+                                                                                monkeypatch):
+    exact = load_teacher(teacher, read_card(teacher), 1.5, torch.device("cpu"))
+    monkeypatch.setattr(acceleration, "cpu_has_bfloat16", lambda: True)
+    fast = load_teacher(teacher, read_card(teacher), 1.5, torch.device("cpu"))
+    assert fast.autocast == "bf16" and fast.provenance["autocast"] == "bf16"
+    inputs, t = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)), torch.tensor([10, 900])
+    plain, half = exact.target(inputs, t), fast.target(inputs, t)
+    assert half.dtype == torch.float32
+    difference = (half - plain).abs().mean() / plain.square().mean().sqrt()
+    assert 0 < difference < 0.05  # bf16 really ran, and the targets stay close
+    # a run started with bf16 targets and resumed with float32 ones says so
+    out = tmp_path / "student"
+    _run(ixi_t1_files[:1], out, max_steps=1, model_size="lite", teacher=str(teacher))
+    assert json.loads((out / "model.json").read_text())["training"]["distilled_from"]["autocast"] == "bf16"
+    monkeypatch.setattr(acceleration, "cpu_has_bfloat16", lambda: False)
+    _run(ixi_t1_files[:1], out, resume=True, max_steps=2, model_size="lite", teacher=str(teacher))
+    assert json.loads((out / "model.json").read_text())["training"]["distilled_from"]["autocast"] == "mixed"
 
 
 def test_a_student_that_is_its_teacher_has_nothing_to_learn(teacher, ixi_t1_files, tmp_path):
@@ -62,7 +89,7 @@ def test_a_lite_student_records_its_teacher_and_keeps_it_on_resume(teacher, ixi_
     card = json.loads((out / "model.json").read_text())
     assert card["model_size"] == "lite" and card["unet"]["block_out_channels"] == [16, 32, 48, 64]
     assert card["training"]["steps"] == 2
-    assert card["training"]["distilled_from"] == {"model": "lmi", "steps": 3, "cfg_scale": 1.25}
+    assert card["training"]["distilled_from"] == {"model": "lmi", "steps": 3, "cfg_scale": 1.25, "autocast": "off"}
     assert card["training"]["teacher_cfg_scale"] == 1.25
     assert default_cfg_scale(card.get("sampling")) == 1.0  # the student samples without CFG
     with pytest.raises(ModelError, match="teacher-cfg-scale"):
@@ -114,6 +141,12 @@ def test_the_lite_network_is_a_quarter_of_small_and_fits_64_px_crops():
         assert lite(torch.randn(1, 3, 120, 96), torch.tensor([5])).sample.shape == (1, 1, 120, 96)
     with pytest.raises(ModelError, match="multiple of 8"):
         unet_config("lite", 60, 3)
+    deep = unet_config("lite-deep", 64, 3)  # the same widths and levels, twice the layers per block
+    assert deep["block_out_channels"] == config["block_out_channels"] and deep["layers_per_block"] == 2
+    deeper = build_unet(deep)
+    assert len(deeper.down_blocks[0].resnets) == 2 and len(deeper.up_blocks[0].resnets) == 3
+    with torch.no_grad():
+        assert deeper(torch.randn(1, 3, 120, 96), torch.tensor([5])).sample.shape == (1, 1, 120, 96)
 
 
 def test_the_cli_names_a_missing_teacher_in_one_line(ixi_t1_files, tmp_path, capsys):

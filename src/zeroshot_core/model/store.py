@@ -11,7 +11,7 @@ Examples
 --------
 >>> from zeroshot_core.model.store import MODEL_SIZES
 >>> sorted(MODEL_SIZES)
-['base', 'lite', 'small', 'tiny']
+['base', 'lite', 'lite-deep', 'small', 'tiny']
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ MODEL_SIZES: dict[str, tuple[tuple[int, ...], int, tuple[bool, ...]]] = {
     # a quarter of small's cost per slice (half the width, attention only in the middle block, one
     # more level for the receptive field): the student size for --teacher distillation
     "lite": ((16, 32, 48, 64), 1, (False, False, False, False)),
+    # lite with two layers per block: a deeper student at the same width, about 1.3x lite's
+    # cost per call in float32 and in bf16 (benchmarks/bench_network_cost.py)
+    "lite-deep": ((16, 32, 48, 64), 2, (False, False, False, False)),
     "base": ((64, 128, 192, 256), 2, (False, False, True, True)),
 }
 

@@ -196,8 +196,10 @@ def _train(files: list[Path], out: Path, config: TrainConfig, guidance: Any, pro
         raise ModelError(f"{out}: was trained with guidance {old.guidance!r}; resume with --guidance {old.guidance}")
     if resume:  # settings that change what the network computes must not change mid-training
         init_from = old.training.get("init_from")  # a resumed run keeps its origin
-        if teacher is not None:  # and its teacher
-            distilled_from = old.training.get("distilled_from", distilled_from)
+        if teacher is not None:  # and its teacher; the precision of its targets may differ by machine
+            before = old.training.get("distilled_from", distilled_from)
+            precisions = {before.get("autocast", "off"), teacher.autocast}
+            distilled_from = {**before, "autocast": teacher.autocast if len(precisions) == 1 else "mixed"}
         for key, before_default in (("prediction", "epsilon"), ("spacing_mm", None), ("crop_size", None),
                                     ("teacher_cfg_scale", None), ("teacher_steps", None)):
             before, now = old.training.get(key, before_default), config.recipe()[key]
