@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -162,7 +163,10 @@ def test_report_files(full_run, phantom, tmp_path):
     assert [m["method"] for m in data["methods"]] == list(DEFAULT_METHODS)
     assert data["target"]["psnr_db"] == "inf" and data["slices"] == list(SLICES)
     assert "labels > 0" in data["protocol"]["scoring_region"]
+    assert data["protocol"]["translate_options"]["steps"] == 2  # a number, or null for each model's default
+    assert data["protocol"]["translate_options"]["autocast"] == "auto"
     table = paths["markdown"].read_text()
+    assert "- Sampling: steps=2, scheduler=ddim," in table
     for method in DEFAULT_METHODS:
         assert f"| {method} " in table
     assert "real target (ceiling)" in table and "lmi: skipped" in table and "evaluation.png" in table
@@ -177,6 +181,14 @@ def test_report_files(full_run, phantom, tmp_path):
     assert "lmi_translation" not in paths
     assert not list((tmp_path / "report").glob(".*"))  # no temporary files left behind
     assert format_table(result) in table and to_json(result) == paths["json"].read_text()
+
+
+def test_a_report_without_steps_names_each_models_default(full_run, tmp_path):
+    result, _ = full_run
+    protocol = {**result.protocol, "translate_options": {**result.protocol["translate_options"], "steps": None}}
+    paths = write_report(dataclasses.replace(result, protocol=protocol), tmp_path / "report")
+    assert json.loads(paths["json"].read_text())["protocol"]["translate_options"]["steps"] is None
+    assert "- Sampling: steps=each model's default, scheduler=ddim," in paths["markdown"].read_text()
 
 
 def test_report_refuses_a_file_as_folder(full_run, tmp_path):

@@ -237,7 +237,7 @@ def _markdown(result: EvaluationResult, figure_name: str) -> str:
         "PSNR (data range 2) and SSIM (2-D maps per slice) of each output against the real target, both "
         "normalised to [-1, 1] the same way, inside the scoring region.",
         "- Time: seconds to produce each output (translation or baseline), models already loaded.",
-        f"- Sampling: {', '.join(f'{k}={v}' for k, v in p['translate_options'].items())}.", "",
+        f"- Sampling: {_sampling_text(p['translate_options'])}.", "",
         f"![source | translation | real target | segmentation]({figure_name})", "",
     ]
     return "\n".join(lines)
@@ -369,3 +369,11 @@ def write_report(result: EvaluationResult, out: str | os.PathLike, name: str = "
                                               folder / "scoring_region.nii.gz", dtype=np.uint8,
                                               description="zeroshot scoring region")
     return paths
+
+
+def _sampling_text(options: dict) -> str:
+    """``steps=25, scheduler=ddim, …``; steps ``None`` (a report's JSON ``null``) reads as each model's default."""
+    def text(key: str, value: object) -> str:
+        return "each model's default" if key == "steps" and value is None else str(value)
+
+    return ", ".join(f"{key}={text(key, value)}" for key, value in options.items())
