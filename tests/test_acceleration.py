@@ -73,12 +73,17 @@ def test_auto_is_bf16_only_on_a_cpu_with_bfloat16_instructions(monkeypatch, has_
 
 
 def test_cpu_has_bfloat16_reads_torchs_probe(monkeypatch):
+    probe = acceleration_module.cpu_has_bfloat16
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bf16": False, "amx_bf16": True})
+    probe.cache_clear()  # asked once per process: clear the answer between the faked CPUs
     assert acceleration_module.cpu_has_bfloat16()
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx2": True})
+    probe.cache_clear()
     assert not acceleration_module.cpu_has_bfloat16()
     monkeypatch.delattr(torch.cpu, "get_capabilities")
+    probe.cache_clear()
     assert not acceleration_module.cpu_has_bfloat16()
+    probe.cache_clear()  # the real CPU's answer for the tests after this one
 
 
 @pytest.mark.parametrize("has_bf16", [True, False])

@@ -38,6 +38,7 @@ zeroshot_core.errors.ConfigError: unknown autocast 'fp32'; use off, bf16, fp16 o
 from __future__ import annotations
 
 import copy
+import functools
 import weakref
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
@@ -53,8 +54,12 @@ _DTYPES: dict[str, torch.dtype | None] = {"off": None, "bf16": torch.bfloat16, "
 assert set(_DTYPES) | {"auto"} == set(AUTOCAST_NAMES)
 
 
+@functools.cache
 def cpu_has_bfloat16() -> bool:
     """Whether this CPU has bfloat16 instructions (AVX512-BF16 or AMX-BF16), as torch reports.
+
+    Asked once per process (the answer cannot change), so resolving ``auto`` per network
+    call costs nothing.
 
     Returns
     -------

@@ -164,8 +164,7 @@ class Teacher:
         def network(x: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
             return self.unet(x, steps).sample.float()
 
-        precision = torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=self.autocast == "bf16")
-        with torch.no_grad(), precision:
+        with torch.no_grad(), Acceleration(self.autocast).autocast_context(inputs.device):
             if self.cfg_scale == 1.0:
                 return network(inputs, t)
             return guided_output(network, inputs, t, self.cfg_scale)
