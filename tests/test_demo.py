@@ -163,6 +163,23 @@ def test_models_by_guidance_picks_one_folder_per_guidance(models_dir, tiny_conto
         model_folders(str(models_dir / "missing"))
 
 
+def test_models_by_guidance_prefers_a_card_that_names_itself_default(tmp_path, tiny_contour_model):
+    import shutil
+
+    for name in ("a_first", "b_fast"):
+        shutil.copytree(tiny_contour_model, tmp_path / name)
+    card_file = tmp_path / "b_fast" / "model.json"
+    card = json.loads(card_file.read_text())
+    card["training"]["default_for"] = ["contour"]
+    card_file.write_text(json.dumps(card))
+    folders = [tmp_path / "a_first", tmp_path / "b_fast"]
+    assert models_by_guidance(folders) == {"contour": tmp_path / "b_fast"}
+    # without the claim, the first folder trained with the guidance wins
+    card["training"].pop("default_for")
+    card_file.write_text(json.dumps(card))
+    assert models_by_guidance(folders) == {"contour": tmp_path / "a_first"}
+
+
 def test_central_slices():
     region = np.zeros((4, 4, 30), bool)
     region[:, :, 10:20] = True

@@ -46,19 +46,26 @@ def bundled_model_dirs() -> list[Path]:
 
 
 def models_by_guidance(folders: Sequence[str | os.PathLike]) -> dict[str, Path]:
-    """Model folder per guidance name: the first folder (in order) trained with it or made default for it.
+    """Model folder per guidance name.
+
+    A folder whose card lists the guidance under ``training.default_for`` wins
+    (the first such folder, in order); otherwise the first folder trained with it.
+    This lets a faster model be the default for a guidance while the one it was
+    distilled from stays available by name.
 
     Raises
     ------
     ModelError
         If a model card is unreadable.
     """
-    found: dict[str, Path] = {}
+    chosen: dict[str, Path] = {}
+    trained: dict[str, Path] = {}
     for folder in folders:
         card = read_card(folder)
-        for name in (card.guidance, *card.training.get("default_for", [])):
-            found.setdefault(name, Path(folder))
-    return found
+        for name in card.training.get("default_for", []):
+            chosen.setdefault(str(name), Path(folder))
+        trained.setdefault(card.guidance, Path(folder))
+    return {**trained, **chosen}
 
 
 def default_model_dir(guidance: str | None) -> Path:
