@@ -36,7 +36,8 @@ import numpy as np
 import torch
 
 from zeroshot_core.choices import BASELINES
-from zeroshot_core.diffusion.native_grid import cfg_scale_for
+from zeroshot_core.diffusion.native_grid import cfg_scale_for, steps_for
+from zeroshot_core.diffusion.refiner import refiner_directory, refiner_for
 from zeroshot_core.diffusion.translation import TranslateOptions
 from zeroshot_core.evaluation.evaluator import evaluate
 from zeroshot_core.evaluation.report import write_report
@@ -114,11 +115,13 @@ def fit_kmeans(shared: Path) -> dict:
 
 SPEC_KEYS = {"cfg": ("cfg_scale", float), "samples": ("samples", int), "steps": ("steps", int),
              "scheduler": ("scheduler", str), "denoise": ("denoise", str), "cfg_steps": ("cfg_steps", float),
-             "autocast": ("acceleration", lambda name: Acceleration(autocast=name))}
+             "autocast": ("acceleration", lambda name: Acceleration(autocast=name)),
+             "refiner": ("refiner", str), "refine": ("refine_steps", int)}
 
 
 def _model_spec(text: str) -> tuple[str, Path, dict]:
-    """``NAME=FOLDER[:cfg=2:cfg_steps=0.5:samples=4:steps=10:scheduler=dpm:denoise=nlm:autocast=bf16]`` → name, folder, overrides."""
+    """``NAME=FOLDER[:cfg=2:cfg_steps=0.5:samples=4:steps=10:scheduler=dpm:denoise=nlm:autocast=bf16:refiner=t1-lmi:refine=1]``
+    → name, folder, overrides."""
     name, _, rest = text.partition("=")
     folder, *options = rest.split(":")
     overrides = {}
@@ -131,11 +134,18 @@ def _model_spec(text: str) -> tuple[str, Path, dict]:
     return name, Path(folder), overrides
 
 
-def network_evaluations(options: TranslateOptions, card) -> int:
+def network_evaluations(options: TranslateOptions, card, folder: Path) -> str:
     """UNet evaluations per slice: steps × samples × (1 + the guided share of the steps with classifier-free
-    guidance, the card's default included)."""
-    guided = guided_step_count(cfg_scale_for(card, options.cfg_scale), options.cfg_steps, options.steps)
-    return (options.steps + guided) * options.samples
+    guidance, the card's default included); with a refiner, the model's and the refiner's apart."""
+    steps = steps_for(card, options.steps)
+    refiner, refine = refiner_for(card, options.refiner, options.refine_steps)
+    own = steps - refine
+    calls = (own + guided_step_count(cfg_scale_for(card, options.cfg_scale), options.cfg_steps, own)) * options.samples
+    if not refiner:
+        return str(calls)
+    refiner_card = read_card(refiner_directory(folder, refiner, named_by_card=options.refiner is None))
+    extra = (refine + guided_step_count(cfg_scale_for(refiner_card, None), 1.0, refine)) * options.samples
+    return f"{calls} + {extra} of the refiner"
 
 
 def run_case(title: str, source, target, labels, specs, state, args, out: Path) -> dict[str, float]:
@@ -160,7 +170,7 @@ def run_case(title: str, source, target, labels, specs, state, args, out: Path) 
         scores[name] = row.mean_dice if row.status == "ok" else float("nan")
         write_report(result, out / name)
         print(f"  {title} {name}: {row.status} mean Dice {scores[name]:.3f} "
-              f"({time.perf_counter() - started:.0f} s, {network_evaluations(row_options, card)} network "
+              f"({time.perf_counter() - started:.0f} s, {network_evaluations(row_options, card, folder)} network "
               f"evaluations per slice) {row.reason}", flush=True)
     return scores
 

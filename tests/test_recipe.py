@@ -349,14 +349,26 @@ def test_the_bundled_lmi_samples_with_its_measured_cfg_scale_and_steps_and_the_o
     from zeroshot_core.diffusion.translation import TranslateOptions, translate_iter
     from zeroshot_core.model.loading import bundled_model_dirs
 
-    scales, steps = {}, {}
+    scales, steps, refiners = {}, {}, {}
     for directory in bundled_model_dirs():
         *_, result = translate_iter(t1_path, directory, options=TranslateOptions(steps=1, device="cpu", slices=(45,)))
         scales[directory.name] = result.cfg_scale
+        assert result.refiner is None  # a one-step run leaves no step to a card's refiner: it is dropped
         *_, result = translate_iter(t1_path, directory, options=TranslateOptions(device="cpu", slices=(45,)))
         steps[directory.name] = result.steps
+        refiners[directory.name] = (result.refiner.path.name, result.refine_steps, result.refiner_cfg_scale
+                                    ) if result.refiner else None
     assert scales.pop("t1-lmi") == 1.5
     assert set(scales.values()) == {1.0}
-    # the 2 mm models sample in 25 steps by default, the others in 50
-    assert (steps.pop("t1-lmi"), steps.pop("t1-lmi-lite")) == (25, 25)
+    # the 2 mm models sample in 25 (t1-lmi) and 20 steps (t1-lmi-lite, the last one by t1-lmi), the others in 50
+    assert (steps.pop("t1-lmi"), steps.pop("t1-lmi-lite")) == (25, 20)
     assert set(steps.values()) == {50}
+    assert refiners.pop("t1-lmi-lite") == ("t1-lmi", 1, 1.5)
+    assert set(refiners.values()) == {None}
+
+
+def test_the_default_lmi_model_is_the_refined_lite_student_and_t1_lmi_stays_available_by_name():
+    from zeroshot_core.model.loading import default_model_dir, model_directory
+
+    assert default_model_dir("lmi").name == default_model_dir(None).name == "t1-lmi-lite"
+    assert model_directory("t1-lmi").name == "t1-lmi"

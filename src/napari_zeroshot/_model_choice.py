@@ -61,7 +61,7 @@ def model_path(kind: str, folder: Path | str | None) -> Path | None:
 
 
 def describe(card: dict[str, Any]) -> str:
-    """One line about a model: target, guidance, resolution and the anatomy it was trained on.
+    """One line about a model: target, guidance, resolution, the anatomy it was trained on and its refiner.
 
     The resolution is the in-plane pixel spacing for native-spacing models (each slice is
     resampled to it and translated whole), else the side every slice is resized to.
@@ -70,8 +70,9 @@ def describe(card: dict[str, Any]) -> str:
     anatomy = {"brain": "brains only", "head": "whole heads"}.get(api.training_anatomy(training))
     spacing = training.get("spacing_mm")
     grid = f"{spacing:g} mm pixels" if isinstance(spacing, (int, float)) else f"{card.get('image_size', '?')} px"
+    refiner = (card.get("sampling") or {}).get("refiner")
     return (f"→ {card.get('target_modality', '?')} · trained with {card.get('guidance', '?')} · {grid}"
-            + (f" · on {anatomy}" if anatomy else ""))
+            + (f" · on {anatomy}" if anatomy else "") + (f" · refined by {refiner}" if refiner else ""))
 
 
 def card_details(card: dict[str, Any]) -> str:

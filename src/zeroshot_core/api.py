@@ -54,7 +54,14 @@ from zeroshot_core.model.loading import (
     load_model,
 )
 from zeroshot_core.model.store import read_card
-from zeroshot_core.model.summary import DEFAULT_STEPS, card_summary, default_cfg_scale, default_steps, training_anatomy
+from zeroshot_core.model.summary import (
+    DEFAULT_STEPS,
+    card_summary,
+    default_cfg_scale,
+    default_refine_steps,
+    default_steps,
+    training_anatomy,
+)
 from zeroshot_core.plugins.manager import (
     fitted_segmenter,
     guidance_registry,
@@ -72,7 +79,7 @@ __all__ = [
     "guidance_registry", "list_models", "load_model", "load_sample", "load_volume", "preview", "progress_then_result",
     "read_card", "run_translation", "save_volume", "segment", "segment_translation", "segmenter_registry", "train",
     "train_iter", "translate", "translate_iter", "descrip", "sidecar_path", "translation_provenance", "write_provenance",
-    "card_summary", "default_cfg_scale", "default_steps", "DEFAULT_STEPS", "training_anatomy", "translation_warnings",
+    "card_summary", "default_cfg_scale", "default_refine_steps", "default_steps", "DEFAULT_STEPS", "training_anatomy", "translation_warnings",
 ]
 
 

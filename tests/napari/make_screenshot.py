@@ -103,7 +103,6 @@ def _translated_slice(tmp: Path, model: str | None):
         widget.model.value = FOLDER
         widget.model_folder.value = Path(model)
     viewer.dims.set_point(0, source.data_to_world((SLICE, 0, 0))[0])
-    widget.sampling.steps.value = 25
     _wait(app, lambda: len(viewer.layers) >= 3, timeout=60)
     run = widget.start()
     _wait(app, lambda: not run.running)

@@ -95,6 +95,36 @@ def test_choosing_a_model_sets_its_measured_cfg_scale_and_steps(docked, tiny_mod
     assert widget.sampling.steps.value == widget._card().get("sampling", {}).get("steps", 50)
 
 
+def test_a_model_with_a_refiner_turns_the_refiner_steps_on_and_one_without_turns_them_off(docked, tiny_model,
+                                                                                              tmp_path):
+    import json
+    import shutil
+
+    from napari_zeroshot._model_choice import FOLDER
+
+    _, widget = docked
+    models = {}
+    for name, sampling in (("refined", {"steps": 20, "refiner": "t1-lmi", "refine_steps": 2, "note": "test"}),
+                           ("plain", {})):
+        models[name] = tmp_path / name
+        shutil.copytree(tiny_model, models[name])
+        card = json.loads((models[name] / "model.json").read_text())
+        card["sampling"] = sampling
+        (models[name] / "model.json").write_text(json.dumps(card))
+    widget.model.value = FOLDER
+    widget.model_folder.value = models["refined"]
+    assert widget.sampling.refine_steps.enabled and widget.sampling.refine_steps.value == 2
+    assert "refined by t1-lmi" in widget.model_info.value
+    mask = MaskParams()
+    assert widget.sampling.options(mask).refine_steps == 2
+    widget.sampling.refine_steps.value = 0  # the user switches the refiner off
+    assert widget.sampling.options(mask).refine_steps == 0
+    widget.restore_button.changed.emit(True)
+    assert widget.sampling.refine_steps.value == 2
+    widget.model_folder.value = models["plain"]
+    assert not widget.sampling.refine_steps.enabled and widget.sampling.options(mask).refine_steps == 0
+
+
 def test_long_status_text_wraps_instead_of_widening_the_dock(docked, qtbot):
     _, widget = docked
     before = widget.native.sizeHint().width()
@@ -115,10 +145,11 @@ def test_progress_shows_the_time_left(docked):
 
 def test_the_model_line_names_its_anatomy_and_the_tooltip_holds_the_card(docked):
     _, widget = docked
-    # the bundled default is the 2 mm lmi model: its line gives the pixel spacing, not the crop size
-    assert widget.model_info.value == "→ T1 · trained with lmi · 2 mm pixels · on brains only"
+    # the bundled default is the 2 mm lmi student: its line gives the pixel spacing (not the crop size) and its refiner
+    assert widget.model_info.value == "→ T1 · trained with lmi · 2 mm pixels · on brains only · refined by t1-lmi"
     tooltip = widget.model_info.tooltip
     assert "training data: IXI" in tooltip and "anatomy: brain only" in tooltip and "notes:" in tooltip
+    assert "--refiner t1-lmi --refine-steps 1" in tooltip
 
 
 def test_samples_and_cfg_scale_reach_the_options(docked):

@@ -128,11 +128,12 @@ class MaskControls:
 
 
 class SamplingControls:
-    """Sampler settings: steps, scheduler, seed, candidates, samples, CFG scale, source denoising, device and scope.
+    """Sampler settings: steps, scheduler, seed, candidates, samples, CFG scale, refiner steps, source denoising,
+    device and scope.
 
     Attributes
     ----------
-    steps, scheduler, seed, candidates, samples, cfg_scale, denoise, device, scope : magicgui widgets
+    steps, scheduler, seed, candidates, samples, cfg_scale, refine_steps, denoise, device, scope : magicgui widgets
     """
 
     def __init__(self) -> None:
@@ -155,6 +156,11 @@ class SamplingControls:
                                               "twice the time; only for models trained with condition dropout "
                                               "(1 = off). Set to the model's measured default when a model is "
                                               "chosen (1.5 for the bundled lmi)")
+        self.refine_steps = SpinBox(value=0, min=0, max=999, label="refiner steps", enabled=False,
+                                    tooltip="Last sampling steps taken by the model's refiner, a larger model that "
+                                            "settles the fine grey/white contrast (the bundled t1-lmi-lite is "
+                                            "refined by t1-lmi in its last step). 0: no refiner. Set to the "
+                                            "model's default when a model is chosen; off for models without one")
         self.denoise = ComboBox(value=defaults.denoise, choices=tuple(DENOISE_METHODS), label="denoise source",
                                 tooltip="Remove the source's noise slice by slice (non-local means) before it "
                                         "guides; helps noisy sources such as PD-weighted MRI, costs clean ones "
@@ -169,19 +175,20 @@ class SamplingControls:
     @property
     def widgets(self) -> list[Widget]:
         """The widgets, in display order."""
-        return [self.steps, self.scheduler, self.seed, self.candidates, self.samples, self.cfg_scale, self.denoise,
-                self.device, self.scope]
+        return [self.steps, self.scheduler, self.seed, self.candidates, self.samples, self.cfg_scale,
+                self.refine_steps, self.denoise, self.device, self.scope]
 
     @property
     def advanced(self) -> list[Widget]:
         """The widgets hidden until *advanced settings* is ticked."""
-        return [self.scheduler, self.seed, self.candidates, self.samples, self.cfg_scale, self.denoise, self.device]
+        return [self.scheduler, self.seed, self.candidates, self.samples, self.cfg_scale, self.refine_steps,
+                self.denoise, self.device]
 
-    def restore(self, cfg_scale: float = 1.0, steps: int = DEFAULT_STEPS) -> None:
+    def restore(self, cfg_scale: float = 1.0, steps: int = DEFAULT_STEPS, refine_steps: int = 0) -> None:
         """Put every control back to the :class:`TranslateOptions` defaults (current slice).
 
-        ``cfg_scale`` and ``steps`` are the chosen model's defaults (its card's
-        ``sampling.cfg_scale`` and ``sampling.steps``).
+        ``cfg_scale``, ``steps`` and ``refine_steps`` are the chosen model's defaults (its
+        card's ``sampling.cfg_scale``, ``sampling.steps`` and ``sampling.refine_steps``).
         """
         defaults = TranslateOptions()
         self.steps.value = steps
@@ -190,6 +197,7 @@ class SamplingControls:
         self.candidates.value = 1
         self.samples.value = defaults.samples
         self.cfg_scale.value = cfg_scale
+        self.refine_steps.value = refine_steps
         self.denoise.value = defaults.denoise
         self.device.value = defaults.device
         self.scope.value = SCOPE_SLICE
@@ -221,4 +229,5 @@ class SamplingControls:
         return TranslateOptions(steps=self.steps.value, scheduler=self.scheduler.value, seed=self.seed.value,
                                 device=self.device.value, mask=mask, consistency=consistency,
                                 slices=slices, axis=axis, samples=self.samples.value,
-                                cfg_scale=self.cfg_scale.value, denoise=self.denoise.value)
+                                cfg_scale=self.cfg_scale.value, denoise=self.denoise.value,
+                                refine_steps=self.refine_steps.value if self.refine_steps.enabled else 0)

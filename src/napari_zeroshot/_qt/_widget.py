@@ -197,7 +197,8 @@ class TranslationWidget(Container):
     def restore_defaults(self, *_: Any) -> None:
         """Put the mask and sampling settings back to their defaults (Restore defaults button)."""
         self.mask.restore()
-        self.sampling.restore(getattr(self, "_card_cfg", 1.0), getattr(self, "_card_steps", api.DEFAULT_STEPS))
+        self.sampling.restore(getattr(self, "_card_cfg", 1.0), getattr(self, "_card_steps", api.DEFAULT_STEPS),
+                              getattr(self, "_card_refine", 0))
 
     def _on_model_kind(self, *_: Any) -> None:
         self.model_folder.visible = self.model.value == FOLDER
@@ -236,6 +237,11 @@ class TranslationWidget(Container):
             if card_steps != getattr(self, "_card_steps", None):  # a new model: start from the steps it was made for
                 self._card_steps = card_steps
                 self.sampling.steps.value = card_steps
+            card_refine = api.default_refine_steps(card.get("sampling"))
+            if card_refine != getattr(self, "_card_refine", None):  # a new model: its refiner's steps, or off
+                self._card_refine = card_refine
+                self.sampling.refine_steps.value = card_refine
+                self.sampling.refine_steps.enabled = card_refine > 0
         except ZeroshotError as exc:
             self.model_info.value = "no usable model"
             if notify:

@@ -81,7 +81,8 @@ def _translate_options(args: argparse.Namespace):
                             batch_size=args.batch_size, mask=_mask_params(args), consistency=consistency,
                             slices=_slice_list(args.slices), axis=args.axis, guidance_params=params,
                             cfg_scale=args.cfg_scale, cfg_steps=args.cfg_steps, samples=args.samples,
-                            denoise=args.denoise, acceleration=_acceleration(args))
+                            denoise=args.denoise, acceleration=_acceleration(args),
+                            refiner=args.refiner, refine_steps=args.refine_steps)
 
 
 def _load_source(path: str):

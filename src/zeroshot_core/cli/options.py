@@ -84,6 +84,14 @@ def _add_sampling_options(parser: argparse.ArgumentParser, steps: int | None) ->
     parser.add_argument("--samples", type=int, default=1, metavar="K",
                         help="draws averaged per slice (default 1): the mean of K samples estimates the "
                              "expected image, smoother for segmenters; costs K times the time")
+    parser.add_argument("--refiner", default=None, metavar="MODEL",
+                        help="a model (folder or bundled name, e.g. t1-lmi) that takes the last --refine-steps "
+                             "steps with its own guidance scale: a fast model lays out the anatomy, a larger one "
+                             "settles the fine contrast (default: the model's; the bundled t1-lmi-lite names "
+                             "t1-lmi)")
+    parser.add_argument("--refine-steps", type=int, default=None, metavar="N",
+                        help="how many of the last steps the refiner takes; 0 = no refiner (default: the "
+                             "model's, 1 for the bundled t1-lmi-lite, else 0)")
     parser.add_argument("--denoise", default="auto", choices=tuple(DENOISE_METHODS),
                         help="denoise the source in-plane before it guides: nlm = non-local means, noise "
                              "estimated per slice (for noisy sources such as PD); auto = nlm only when the "

@@ -109,7 +109,8 @@ def _options(args: argparse.Namespace, mask_params: Any = None):
     extra = {"mask": mask_params} if mask_params is not None else {}
     return TranslateOptions(steps=args.steps, scheduler=args.scheduler, seed=args.seed, device=args.device,
                             batch_size=args.batch_size, axis=getattr(args, "axis", None), cfg_scale=args.cfg_scale,
-                            cfg_steps=args.cfg_steps, samples=args.samples, denoise=args.denoise, **extra)
+                            cfg_steps=args.cfg_steps, samples=args.samples, denoise=args.denoise, **extra,
+                            refiner=args.refiner, refine_steps=args.refine_steps)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

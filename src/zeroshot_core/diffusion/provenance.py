@@ -81,7 +81,9 @@ def translation_provenance(result: Any, options: Any, source: str | os.PathLike 
         ``device_requested``, ``batch_size``, ``cfg_scale`` (used), ``cfg_scale_requested``
         (``None``: the card's default), ``cfg_steps``, ``samples``, ``denoise``, ``denoise_choice``
         (what was applied and why), ``acceleration`` (used: autocast ``auto`` resolved),
-        ``acceleration_requested``, ``consistency``,
+        ``acceleration_requested``, ``refiner`` (``None``, or the model that took the last
+        steps: ``name``, ``path``, ``card_sha256``, ``steps``, ``cfg_scale``),
+        ``refiner_requested`` and ``refine_steps_requested`` (``None``: the card's), ``consistency``,
         ``mask``, ``slices``, ``axis``, ``created`` (UTC, ISO 8601)).
     """
     model = result.model
@@ -110,6 +112,9 @@ def translation_provenance(result: Any, options: Any, source: str | os.PathLike 
         "denoise_choice": result.denoise.to_dict() if getattr(result, "denoise", None) is not None else None,
         "acceleration": _plain(getattr(result, "acceleration", None) or options.acceleration),
         "acceleration_requested": _plain(options.acceleration),
+        "refiner": _refiner_record(result),
+        "refiner_requested": options.refiner,
+        "refine_steps_requested": options.refine_steps,
         "consistency": _plain(options.consistency),
         "mask": _plain(result.mask_params if result.mask_params is not None else options.mask),
         "slices": [int(i) for i in result.slices],
@@ -123,6 +128,16 @@ def translation_provenance(result: Any, options: Any, source: str | os.PathLike 
         "Sources": [str(Path(source).resolve())] if source is not None else [],
         "Translation": translation,
     }
+
+
+def _refiner_record(result: Any) -> dict[str, Any] | None:
+    refiner = getattr(result, "refiner", None)
+    if refiner is None:
+        return None
+    card_file = Path(refiner.path) / CARD_FILE
+    return {"name": Path(refiner.path).name, "path": str(refiner.path),
+            "card_sha256": file_sha256(card_file) if card_file.is_file() else None,
+            "steps": int(result.refine_steps), "cfg_scale": float(result.refiner_cfg_scale)}
 
 
 def descrip(record: dict[str, Any]) -> str:

@@ -44,6 +44,25 @@ class SampleStep:
     sample: torch.Tensor
 
 
+@dataclass(frozen=True, eq=False)
+class Refinement:
+    """A second network that takes the last steps of sampling (:mod:`~zeroshot_core.diffusion.refiner`).
+
+    Attributes
+    ----------
+    unet : torch.nn.Module
+        Score network with the same inputs, outputs and noise schedule as the first.
+    steps : int
+        How many of the last steps it takes (>= 1).
+    cfg_scale : float
+        Its classifier-free guidance scale (1: one call per step).
+    """
+
+    unet: torch.nn.Module
+    steps: int
+    cfg_scale: float = 1.0
+
+
 def _alpha_bar(scheduler, timestep: torch.Tensor) -> float:
     index = int(round(float(timestep)))
     return float(scheduler.alphas_cumprod[min(max(index, 0), len(scheduler.alphas_cumprod) - 1)])
@@ -81,6 +100,7 @@ def sample_progressive(
     cfg_scale: float = 1.0,
     acceleration: Acceleration | None = None,
     cfg_steps: float = 1.0,
+    refinement: Refinement | None = None,
 ) -> Iterator[SampleStep]:
     """Run guided reverse diffusion, yielding after each step.
 
@@ -121,6 +141,9 @@ def sample_progressive(
         the network once, with the condition (guidance limited to an interval of noise
         levels, Kynkäänniemi et al., NeurIPS 2024). ``ceil(cfg_steps · steps run)``
         steps are guided; 1.0 (default): all.
+    refinement : Refinement, optional
+        A network for the last ``refinement.steps`` steps, with its own guidance scale
+        (and the same acceleration); ``unet`` takes the steps before.
 
     The network output is read as the scheduler's ``prediction_type`` (``epsilon``,
     ``v_prediction`` or ``sample``, from the model card) wherever it is turned into a
@@ -140,7 +163,12 @@ def sample_progressive(
     feeds = scheduler.config.prediction_type
     network = partial((acceleration or Acceleration("off")).forward, unet)
     guided_steps = guided_step_count(cfg_scale, cfg_steps, total)
+    refine_from = total - refinement.steps if refinement is not None else total
     for index, t in enumerate(timesteps):
+        if index == refine_from:  # the refiner takes over; guided_steps counts its guided steps from here
+            network = partial((acceleration or Acceleration("off")).forward, refinement.unet)
+            guided_steps = total if refinement.cfg_scale != 1.0 else 0
+            cfg_scale = refinement.cfg_scale
         with torch.no_grad():
             model_input = scheduler.scale_model_input(x, t)
             dynamic = guidance.dynamic_condition(reference, model_input)

@@ -8,28 +8,40 @@ back to the input grid in target intensity units.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any, Iterator, Mapping
 
 import numpy as np
 import torch
 
-from zeroshot_core.choices import DENOISE_METHODS, SCHEDULER_NAMES
-from zeroshot_core.diffusion.auto_denoise import DenoiseChoice, choose_denoise, fixed_choice
-from zeroshot_core.diffusion.consistency import ConsistencyParams, select_candidate
+from zeroshot_core.diffusion.auto_denoise import (
+    DenoiseChoice,
+    choose_denoise,
+    fixed_choice,
+)
+from zeroshot_core.diffusion.consistency import select_candidate
 from zeroshot_core.diffusion.expectation import (
     mean_of_samples,
     repeat_for_samples,
     sample_noise,
 )
 from zeroshot_core.diffusion.memory import halve_batch
-from zeroshot_core.diffusion.native_grid import NativeGrid, cfg_scale_for, check_cfg, steps_for
+from zeroshot_core.diffusion.native_grid import (
+    NativeGrid,
+    cfg_scale_for,
+    check_cfg,
+    steps_for,
+)
+from zeroshot_core.diffusion.options import (
+    TranslateOptions,  # re-exported: the public home
+)
+from zeroshot_core.diffusion.refiner import load_refinement
 from zeroshot_core.diffusion.sampling import sample_progressive
 from zeroshot_core.diffusion.schedulers import make_scheduler
 from zeroshot_core.diffusion.selection import check_slices
 from zeroshot_core.diffusion.selection import source_name as _name
 from zeroshot_core.diffusion.selection import span as _span
-from zeroshot_core.errors import ConfigError, InputError, ModelError, ZeroshotError
+from zeroshot_core.errors import InputError, ModelError
 from zeroshot_core.guidance.base import Guidance
 from zeroshot_core.imaging.denoise import denoise_volume
 from zeroshot_core.imaging.intensity import Normalisation
@@ -48,104 +60,6 @@ from zeroshot_core.model.devices import resolve_device
 from zeroshot_core.model.loading import LoadedModel, load_model
 from zeroshot_core.model.summary import DEFAULT_STEPS
 from zeroshot_core.plugins.manager import guidance_registry
-
-
-@dataclass(frozen=True)
-class TranslateOptions:
-    """Sampling settings, validated on construction.
-
-    Attributes
-    ----------
-    steps : int or None
-        Scheduler steps for the full schedule (SDEdit runs ``strength`` of them).
-        ``None`` (default): the model card's (``sampling.steps``, for a model distilled
-        to sample in fewer steps), 50 when it has none.
-    scheduler : str
-        ``ddim``, ``dpm``, ``ddpm`` or ``sde``.
-    seed : int
-    device : str
-        ``auto``, ``cpu``, ``cuda`` or ``mps``.
-    batch_size : int
-        Slices sampled together. When the device runs out of memory, the batch is
-        halved and redone (a ``SmallerBatchWarning`` says so); the result is what
-        that smaller ``batch_size`` gives.
-    mask : MaskParams or None
-        Filter-mask settings; ``None`` (default) uses the model card's, the ones the
-        model was trained with (:meth:`MaskParams.resolve`).
-    consistency : ConsistencyParams or None
-        Adjacent-slice candidate selection (slices then run one at a time).
-    slices : tuple of int or None
-        Slice indices (along ``axis``) to translate; ``None`` for all.
-    axis : int or None
-        Slicing axis; ``None`` picks the through-plane axis from the affine.
-    guidance_params : mapping
-        Overrides of the guidance parameters stored in the model card.
-    cfg_scale : float or None
-        Classifier-free guidance scale (1.0: off); needs a model trained with
-        condition dropout. ``None`` (default): the model card's measured default
-        (``sampling.cfg_scale``; 1.5 for the bundled ``t1-lmi``), 1.0 when it has none.
-    cfg_steps : float
-        Share of the steps, from the noisiest, that use classifier-free guidance
-        (0 < share <= 1; default 1: all); the later steps call the network once. Guidance
-        in an interval of noise levels (Kynkäänniemi et al., NeurIPS 2024) costs
-        ``1 + cfg_steps`` network calls per step instead of 2.
-    samples : int
-        Draws averaged per slice (:mod:`~zeroshot_core.diffusion.expectation`): the
-        mean of K samples estimates E[x0 | guide]; costs K times the network calls.
-        Draw ``c`` starts from the noise of seed ``seed + c``, so with the deterministic
-        schedulers (``ddim``, ``dpm``) the result is the mean of the translations with
-        seeds ``seed … seed + K - 1``.
-        Not with ``consistency`` (which chooses among draws instead).
-    acceleration : Acceleration
-        Speed-ups of the score network (autocast, channels-last, torch.compile); by
-        default autocast ``auto`` (bfloat16 on a CPU with bfloat16 instructions, else
-        float32) and the others off.
-    denoise : str
-        ``off``, ``nlm`` (non-local means on the source, in-plane, before it guides:
-        :func:`zeroshot_core.imaging.denoise.denoise_volume`; for noisy sources such as
-        PD) or ``auto`` (the default: ``nlm`` only when the source is noisier than the
-        model's training images, :mod:`zeroshot_core.diffusion.auto_denoise`).
-    """
-
-    steps: int | None = None
-    scheduler: str = "ddim"
-    seed: int = 0
-    device: str = "auto"
-    batch_size: int = 8
-    mask: MaskParams | None = None
-    consistency: ConsistencyParams | None = None
-    slices: tuple[int, ...] | None = None
-    axis: int | None = None
-    guidance_params: Mapping[str, Any] = field(default_factory=dict)
-    cfg_scale: float | None = None
-    cfg_steps: float = 1.0
-    samples: int = 1
-    acceleration: Acceleration = field(default_factory=Acceleration)
-    denoise: str = "auto"
-
-    def __post_init__(self) -> None:
-        if self.steps is not None and not 1 <= self.steps <= 1000:
-            raise ConfigError(f"steps must be 1..1000, got {self.steps}")
-        if self.scheduler not in SCHEDULER_NAMES:
-            raise ConfigError(f"unknown scheduler {self.scheduler!r}; valid: {', '.join(SCHEDULER_NAMES)}")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
-        if self.axis is not None and self.axis not in (0, 1, 2):
-            raise ConfigError(f"axis must be 0, 1 or 2, got {self.axis}")
-        if self.device not in ("auto", "cpu", "cuda", "mps"):
-            raise ConfigError(f"unknown device {self.device!r}; use auto, cpu, cuda or mps")
-        if self.cfg_scale is not None and not 0.0 <= self.cfg_scale <= 20.0:
-            raise ConfigError(f"cfg scale must be 0..20, got {self.cfg_scale}")
-        if not 0.0 < self.cfg_steps <= 1.0:
-            raise ConfigError(f"cfg steps must be a share in (0, 1], got {self.cfg_steps}")
-        if not 1 <= self.samples <= 64:
-            raise ConfigError(f"samples must be 1..64, got {self.samples}")
-        if self.samples > 1 and self.consistency is not None:
-            raise ConfigError("samples > 1 averages draws, consistency chooses one: use one or the other")
-        if self.denoise not in DENOISE_METHODS:
-            raise ConfigError(f"unknown denoising {self.denoise!r}; valid: {', '.join(DENOISE_METHODS)}")
-        if not isinstance(self.acceleration, Acceleration):
-            raise ConfigError(f"acceleration must be an Acceleration, got {self.acceleration!r}")
 
 
 @dataclass(frozen=True)
@@ -200,6 +114,11 @@ class TranslationResult:
         The sampling steps used (the option's, else the card's default).
     acceleration : Acceleration or None
         The speed-ups used: the option's, with autocast ``auto`` resolved for the device.
+    refiner : LoadedModel or None
+        The model that took the last ``refine_steps`` steps (:mod:`~zeroshot_core.diffusion.refiner`).
+    refine_steps : int
+    refiner_cfg_scale : float
+        The refiner's classifier-free guidance scale (its card's default).
     """
 
     volume: Volume
@@ -213,6 +132,9 @@ class TranslationResult:
     cfg_scale: float = 1.0
     steps: int = DEFAULT_STEPS
     acceleration: Acceleration | None = None
+    refiner: LoadedModel | None = None
+    refine_steps: int = 0
+    refiner_cfg_scale: float = 1.0
 
 
 def as_source_volume(source: Volume | str | os.PathLike | np.ndarray) -> Volume:
@@ -279,6 +201,8 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
     cfg_scale = cfg_scale_for(card, options.cfg_scale)
     check_cfg(card, cfg_scale, loaded.path)
     steps = steps_for(card, options.steps)
+    steps_total = len(range(min(int(round(steps * (1 - strategy.strength))), steps - 1), steps))
+    refinement, refiner = load_refinement(loaded, options.refiner, options.refine_steps, steps_total, device)
 
     native = NativeGrid.for_card(card, volume, axis)
     mask_params = MaskParams.resolve(options.mask, card.mask)
@@ -319,9 +243,9 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
 
     out_slices = np.full(slices.shape, -1.0, np.float32)
     noise_shape = grid.work if grid else (size, size)
-    steps_total = len(range(min(int(round(steps * (1 - strategy.strength))), steps - 1), steps))
     done = len(wanted) - len(todo)
     unet = acceleration.prepare(loaded.unet)
+    refinement = replace(refinement, unet=acceleration.prepare(refinement.unet)) if refinement else None
     yield Progress(done, len(wanted), 0, steps_total)
 
     def prepare(indices: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -339,7 +263,7 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
         result = None
         for event in sample_progressive(unet, scheduler, strategy, reference, static, mask, noise, steps,
                                         generator, cfg_scale=cfg_scale, acceleration=acceleration,
-                                        cfg_steps=options.cfg_steps):
+                                        cfg_steps=options.cfg_steps, refinement=refinement):
             result = event.sample
             yield Progress(done, len(wanted), event.step, event.total, batch)
         yield torch.where(mask > 0, result.clamp(-1.0, 1.0), torch.full_like(result, -1.0))
@@ -396,4 +320,5 @@ def translate_iter(source: Volume | str | os.PathLike | np.ndarray, model: str |
     data = target.invert(reorient.invert(stack_slices(out_slices, canonical_axis)))
     translated = Volume(data.astype(np.float32), volume.affine, volume.header, None)
     yield TranslationResult(translated, mask3d, strategy.name, tuple(todo_voxel), axis, loaded, mask_params, choice,
-                            cfg_scale, steps, acceleration)
+                            cfg_scale, steps, acceleration, refiner, refinement.steps if refinement else 0,
+                            refinement.cfg_scale if refinement else 1.0)

@@ -354,10 +354,11 @@ def evaluate(source: Volume | str | os.PathLike | np.ndarray, target: Volume | s
         "histmatch_reference": hist_note or "not run",
         "source_filter_mask": options.mask.to_dict(),
         "shape_cap_mm": shape_cap_mm,
-        # steps None: each model's card default (sampling.steps); autocast as asked (auto: bf16 on a CPU with it)
+        # steps/refiner/refine_steps None: each model's card default (sampling.*); autocast as asked (auto: bf16 on a CPU with it)
         "translate_options": {"steps": options.steps, "scheduler": options.scheduler, "seed": options.seed,
                               "device": options.device, "batch_size": options.batch_size,
-                              "autocast": options.acceleration.autocast},
+                              "autocast": options.acceleration.autocast, "refiner": options.refiner,
+                              "refine_steps": options.refine_steps},
     }
     names = {k: {1: "CSF", 2: "GM", 3: "WM"}.get(k, f"label {k}") for k in target_row.dice}
     return EvaluationResult(tuple(results), target_row, chosen, axis, src.spacing, names, protocol,

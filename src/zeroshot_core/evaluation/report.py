@@ -372,8 +372,9 @@ def write_report(result: EvaluationResult, out: str | os.PathLike, name: str = "
 
 
 def _sampling_text(options: dict) -> str:
-    """``steps=25, scheduler=ddim, …``; steps ``None`` (a report's JSON ``null``) reads as each model's default."""
+    """``steps=25, scheduler=ddim, …``; steps, refiner or refine steps ``None`` (a report's JSON ``null``) read as
+    each model's default."""
     def text(key: str, value: object) -> str:
-        return "each model's default" if key == "steps" and value is None else str(value)
+        return "each model's default" if key in ("steps", "refiner", "refine_steps") and value is None else str(value)
 
     return ", ".join(f"{key}={text(key, value)}" for key, value in options.items())

@@ -86,6 +86,31 @@ def default_model_dir(guidance: str | None) -> Path:
     raise ModelError(f"no bundled model{wanted}; pass --model DIR (train one with 'zeroshot train')")
 
 
+def model_directory(model: str | os.PathLike) -> Path:
+    """The folder of ``model``: a model folder, or the name of a bundled model (``t1-lmi``).
+
+    A folder that exists wins over a bundled model of the same name.
+
+    Raises
+    ------
+    ModelError
+        If ``model`` is neither a folder nor a bundled model's name.
+
+    Examples
+    --------
+    >>> model_directory("t1-lmi").name
+    't1-lmi'
+    """
+    directory = Path(model)
+    if directory.exists() or directory.name != str(model):
+        return directory
+    bundled = {path.name: path for path in bundled_model_dirs()}
+    if str(model) in bundled:
+        return bundled[str(model)]
+    raise ModelError(f"{model}: no such model folder and no bundled model of that name "
+                     f"(bundled: {', '.join(bundled) or 'none'}); pass a folder made by 'zeroshot train'")
+
+
 def load_model(model: str | os.PathLike | LoadedModel | None = None, guidance: str | None = None,
                device: torch.device | str = "cpu") -> LoadedModel:
     """Load a model folder, or the bundled default for ``guidance``.
@@ -93,7 +118,8 @@ def load_model(model: str | os.PathLike | LoadedModel | None = None, guidance: s
     Parameters
     ----------
     model : path-like, LoadedModel or None
-        ``None`` picks the bundled default.
+        A model folder or a bundled model's name (:func:`model_directory`); ``None``
+        picks the bundled default.
     guidance : str, optional
         Used only to pick the bundled default.
     device : torch.device or str
@@ -110,6 +136,6 @@ def load_model(model: str | os.PathLike | LoadedModel | None = None, guidance: s
         if model.device == device:
             return model
         return LoadedModel(model.unet.to(device), model.card, model.path, device)
-    directory = Path(model) if model is not None else default_model_dir(guidance)
+    directory = model_directory(model) if model is not None else default_model_dir(guidance)
     card = read_card(directory)
     return LoadedModel(load_weights(directory, card, device), card, directory, device)

@@ -129,8 +129,10 @@ class ModelCard:
         Sampling defaults measured for this model, used when the caller leaves them
         unset: ``cfg_scale`` (number 0–20, classifier-free guidance scale; only for
         models trained with condition dropout), ``steps`` (whole number 1–1000, the
-        sampling steps a distilled model was taught for) and ``note`` (how they were
-        chosen). Empty: the library defaults (50 steps, no classifier-free guidance).
+        sampling steps a distilled model was taught for), ``refiner`` (a model folder
+        beside this one or a bundled model's name) with ``refine_steps`` (whole number
+        0–1000, the last steps it takes; :mod:`zeroshot_core.diffusion.refiner`) and
+        ``note`` (how they were chosen). Empty: the library defaults (50 steps, no classifier-free guidance).
     """
 
     guidance: str
@@ -165,14 +167,19 @@ class ModelCard:
             raise ModelError("model card is inconsistent: unet in_channels must be 1 + condition_channels")
         if self.image_size <= 0:
             raise ModelError(f"model card image_size must be positive, got {self.image_size}")
-        unknown = sorted(set(self.sampling) - {"cfg_scale", "steps", "note"})
+        unknown = sorted(set(self.sampling) - {"cfg_scale", "steps", "note", "refiner", "refine_steps"})
         cfg = self.sampling.get("cfg_scale", 1.0)
         steps = self.sampling.get("steps", 1)  # absent: nothing to check
+        refine = self.sampling.get("refine_steps", 0)
+        refiner = self.sampling.get("refiner", "absent")
         if (unknown or not _finite_number(cfg) or not 0.0 <= cfg <= 20.0
                 or isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 1000
+                or isinstance(refine, bool) or not isinstance(refine, int) or not 0 <= refine <= 1000
+                or not isinstance(refiner, str) or not refiner.strip()
                 or not isinstance(self.sampling.get("note", ""), str)):
             raise ModelError("model card field 'sampling' may hold only a number 'cfg_scale' in 0..20, a whole "
-                             f"number 'steps' in 1..1000 and a text 'note', got {self.sampling!r:.80}")
+                             "number 'steps' in 1..1000, a model name 'refiner', a whole number 'refine_steps' in "
+                             f"0..1000 and a text 'note', got {self.sampling!r:.80}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible dict."""

@@ -32,6 +32,18 @@ def default_cfg_scale(sampling: Mapping[str, Any] | None) -> float:
     return float((sampling or {}).get("cfg_scale", 1.0))
 
 
+def default_refine_steps(sampling: Mapping[str, Any] | None) -> int:
+    """The last steps a card's ``sampling`` entry gives its refiner; 0 without a refiner.
+
+    Examples
+    --------
+    >>> default_refine_steps({"refiner": "t1-lmi", "refine_steps": 1}), default_refine_steps({"steps": 20})
+    (1, 0)
+    """
+    sampling = sampling or {}
+    return int(sampling.get("refine_steps", 1)) if sampling.get("refiner") else 0
+
+
 def training_anatomy(training: Mapping[str, Any] | None) -> str | None:
     """``"brain"`` (every training file is a ``*brain*`` skull-stripped image), ``"head"``
     (native-spacing mode on other images: whole heads) or ``None`` (not known) from a card's
@@ -69,8 +81,8 @@ def card_summary(card: Mapping[str, Any]) -> list[str]:
         slices, licence), ``anatomy`` (whole head / brain only), ``trained`` (steps,
         batch, wall time), ``fine-tuned from`` (the model whose weights started the run,
         ``train --init-from``), ``distilled from`` (the teacher of ``train --teacher``),
-        ``sampling default`` (the step count and the measured classifier-free
-        guidance scale used unless given) and ``notes`` when the card has them.
+        ``sampling default`` (the step count, the measured classifier-free
+        guidance scale and the refiner used unless given) and ``notes`` when the card has them.
 
     Examples
     --------
@@ -108,7 +120,9 @@ def card_summary(card: Mapping[str, Any]) -> list[str]:
     if isinstance(sampling, Mapping) and (sampling.get("cfg_scale") is not None or sampling.get("steps") is not None):
         why = f" — {sampling['note']}" if sampling.get("note") else ""
         chosen = ([f"--steps {default_steps(sampling)}"] if sampling.get("steps") is not None else []) + (
-            [f"--cfg-scale {default_cfg_scale(sampling):g}"] if sampling.get("cfg_scale") is not None else [])
+            [f"--cfg-scale {default_cfg_scale(sampling):g}"] if sampling.get("cfg_scale") is not None else []) + (
+            [f"--refiner {sampling['refiner']} --refine-steps {default_refine_steps(sampling)}"]
+            if sampling.get("refiner") else [])
         lines.append(f"sampling default: {' '.join(chosen)}{why}")
     if card.get("notes"):
         lines.append(f"notes: {card['notes']}")
