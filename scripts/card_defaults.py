@@ -1,7 +1,7 @@
 """Set a bundled model's sampling defaults (card ``sampling``) and default-for claim, weights untouched.
 
     .venv/bin/python scripts/card_defaults.py NAME [--steps N] [--cfg-scale S]
-        [--refiner MODEL --refine-steps K] [--default-for GUIDANCE] --note TEXT
+        [--refiner MODEL --refine-steps K] [--default-for GUIDANCE] [--notes TEXT] --note TEXT
 
 rewrites ``src/zeroshot_core/model/bundled/NAME/model.json`` (validated as a model card,
 written atomically). ``--note`` replaces ``sampling.note`` and must say which measurement
@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--refine-steps", type=int)
     parser.add_argument("--default-for", help="guidance this model is the default for ('' clears the claim)")
     parser.add_argument("--note", required=True, help="which measurement chose these values")
+    parser.add_argument("--notes", help="replace the card's free-text notes (e.g. a stale statement)")
     args = parser.parse_args()
     folder = REPO / "src" / "zeroshot_core" / "model" / "bundled" / args.name
     data = read_card(folder).to_dict()
@@ -39,6 +40,8 @@ def main() -> None:
             sampling[key] = getattr(args, key)
     sampling["note"] = args.note
     data["sampling"] = sampling
+    if args.notes is not None:
+        data["notes"] = args.notes
     if args.default_for is not None:
         data["training"]["default_for"] = [args.default_for] if args.default_for else []
         if not args.default_for:

@@ -51,6 +51,8 @@ def test_models_prints_each_card_s_essentials(capsys):
         for line in card_summary(card):
             assert line in text
     assert "anatomy: brain only" in text and "target: T1" in text and "notes:" in text
+    # each guidance's default is marked: the refined student for lmi, its teacher by name only
+    assert "\nt1-lmi-lite (default for lmi)\n" in text and "\nt1-lmi\n" in text
 
 
 def test_card_summary_tells_whole_head_from_brain_only():

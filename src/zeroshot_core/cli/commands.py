@@ -274,8 +274,13 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 0
     if not models:
         print("no bundled models; train one with 'zeroshot train'")
+    from zeroshot_core.model.loading import models_by_guidance
+
+    defaults: dict[str, list[str]] = {}
+    for guidance, folder in models_by_guidance([p for p, _ in models]).items():
+        defaults.setdefault(folder.name, []).append(guidance)
     for path, card in models:
-        print(path.name)
+        print(path.name + (f" (default for {', '.join(sorted(defaults[path.name]))})" if path.name in defaults else ""))
         for line in card_summary(card) + [f"segmenters: {', '.join(card.get('segmenters', {})) or 'none'}"]:
             print(f"  {line}")
     return 0
