@@ -116,11 +116,11 @@ def fit_kmeans(shared: Path) -> dict:
 SPEC_KEYS = {"cfg": ("cfg_scale", float), "samples": ("samples", int), "steps": ("steps", int),
              "scheduler": ("scheduler", str), "denoise": ("denoise", str), "cfg_steps": ("cfg_steps", float),
              "autocast": ("acceleration", lambda name: Acceleration(autocast=name)),
-             "refiner": ("refiner", str), "refine": ("refine_steps", int)}
+             "refiner": ("refiner", str), "refine": ("refine_steps", int), "seed": ("seed", int)}
 
 
 def _model_spec(text: str) -> tuple[str, Path, dict]:
-    """``NAME=FOLDER[:cfg=2:cfg_steps=0.5:samples=4:steps=10:scheduler=dpm:denoise=nlm:autocast=bf16:refiner=t1-lmi:refine=1]``
+    """``NAME=FOLDER[:cfg=2:cfg_steps=0.5:samples=4:steps=10:scheduler=dpm:denoise=nlm:autocast=bf16:refiner=t1-lmi:refine=1:seed=1]``
     → name, folder, overrides."""
     name, _, rest = text.partition("=")
     folder, *options = rest.split(":")
