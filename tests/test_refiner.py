@@ -113,6 +113,16 @@ def test_a_refiner_trained_otherwise_is_refused_before_sampling(t1_path, tiny_co
         next(events)
 
 
+def test_a_refiner_at_another_pixel_spacing_is_refused_naming_it(t1_path, model_pair):
+    a, b = model_pair
+    card_file = b / "model.json"
+    card = json.loads(card_file.read_text())
+    card["training"]["spacing_mm"] = 2.0
+    card_file.write_text(json.dumps(card))
+    with pytest.raises(ModelError, match=r"pixel spacing \(mm\) is 2.0, the model's None"):
+        _result(t1_path, a, refiner=str(b), refine_steps=1)
+
+
 @pytest.mark.parametrize("options, error, fragment", [
     ({"refine_steps": 3}, ConfigError, "leaves no step"),
     ({"refine_steps": 1, "refiner": None}, ConfigError, "needs a refiner"),

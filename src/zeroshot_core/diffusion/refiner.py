@@ -83,11 +83,11 @@ def _shape_of_inputs(card: ModelCard) -> dict[str, Any]:
     spacing = card.training.get("spacing_mm")
     prediction = card.noise_schedule.get("prediction_type", "epsilon")
     return {"guidance": card.guidance, "guidance parameters": card.guidance_params,
-            "condition channels": card.condition_channels,
+            "condition channels": card.condition_channels, "pixel spacing (mm)": spacing,
+            "image size": None if spacing else card.image_size,
             "noise schedule": {k: v for k, v in card.noise_schedule.items() if k != "prediction_type"},
             "prediction type": prediction, "intensity percentiles": list(card.percentiles),
-            "target intensity": dict(card.target_intensity), "pixel spacing (mm)": spacing,
-            "image size": None if spacing else card.image_size}
+            "target intensity": dict(card.target_intensity)}
 
 
 def check_refiner(model: LoadedModel, refiner: LoadedModel) -> None:
