@@ -119,7 +119,7 @@ def test_a_refiner_at_another_pixel_spacing_is_refused_naming_it(t1_path, model_
     card = json.loads(card_file.read_text())
     card["training"]["spacing_mm"] = 2.0
     card_file.write_text(json.dumps(card))
-    with pytest.raises(ModelError, match=r"pixel spacing \(mm\) is 2.0, the model's None"):
+    with pytest.raises(ModelError, match=r"pixel spacing \(mm\) is 2.0, the model's none \(slices resized"):
         _result(t1_path, a, refiner=str(b), refine_steps=1)
 
 
@@ -167,3 +167,48 @@ def test_cli_refuses_too_many_refine_steps_in_one_line(t1_path, model_pair, tmp_
     err = capsys.readouterr().err.strip()
     assert code == 2 and "leaves no step" in err and "\n" not in err
     assert not (tmp_path / "t.nii.gz").exists()
+
+
+@pytest.mark.parametrize("options", [{"refine_steps": 1.5}, {"refine_steps": True}, {"steps": "2"},
+                                     {"cfg_scale": "2"}, {"refiner": 5}, {"samples": 2.0}])
+def test_options_of_the_wrong_type_are_a_config_error(options):
+    with pytest.raises(ConfigError, match="must be"):
+        TranslateOptions(**options)
+
+
+def test_a_named_refiner_must_exist_even_with_no_step_for_it(t1_path, model_pair):
+    a, _ = model_pair
+    with pytest.raises(ModelError, match="no bundled model of that name"):
+        _result(t1_path, a, refiner="no-such-model", refine_steps=0)
+
+
+def test_evaluate_gives_the_refiner_to_the_models_of_its_guidance_only_and_records_it(model_pair, tiny_none_model):
+    from zeroshot_core.evaluation.evaluator import evaluate
+    from zeroshot_core.samples.sample_data import sample_paths
+
+    a, b = model_pair
+    paths = sample_paths()
+    result = evaluate(paths["pd"], paths["t1"], paths["labels"], models={"contour": a, "none": tiny_none_model},
+                      methods=("contour", "none"), slices=(40,),
+                      options=TranslateOptions(steps=3, device="cpu", refiner=str(b), refine_steps=1))
+    rows = {m.method: m for m in result.methods}
+    assert rows["contour"].status == rows["none"].status == "ok"
+    assert rows["contour"].refiner == "b (1 step, CFG 1)" and rows["none"].refiner is None
+    assert rows["contour"].scores()["refiner"] == "b (1 step, CFG 1)"
+    with pytest.raises(ModelError, match="no bundled model"):  # an unknown refiner stops before any work
+        evaluate(paths["pd"], paths["t1"], paths["labels"], models={"contour": a}, methods=("contour",),
+                 slices=(40,), options=TranslateOptions(steps=3, device="cpu", refiner="no-such-model"))
+
+
+def test_many_inputs_with_a_misfit_refiner_fail_once_before_any_file(t1_path, model_pair, tiny_none_model, tmp_path,
+                                                                      capsys):
+    a, _ = model_pair
+    inputs = [tmp_path / "in" / f"s{k}.nii.gz" for k in (1, 2)]
+    inputs[0].parent.mkdir()
+    for path in inputs:
+        shutil.copyfile(t1_path, path)
+    code = main(["-q", "translate", *map(str, inputs), "--model", str(a), "--out", str(tmp_path / "out"),
+                 "--steps", "3", "--device", "cpu", "--refiner", str(tiny_none_model)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("does not fit") == 1 and "\n" not in err
+    assert not any((tmp_path / "out").glob("*"))

@@ -66,8 +66,8 @@ def _slice_list(text: str | None) -> tuple[int, ...] | None:
 def _add_sampling_options(parser: argparse.ArgumentParser, steps: int | None) -> None:
     parser.add_argument("--steps", type=int, default=steps,
                         help=f"sampling steps (default {steps})" if steps is not None else
-                        "sampling steps (default: the model's, 50 unless its card names fewer, as a distilled "
-                        "model's does)")
+                        "sampling steps (default: the model's card's — 20 for the bundled default lmi model "
+                        "t1-lmi-lite, 25 for t1-lmi — else 50)")
     parser.add_argument("--scheduler", default="ddim", choices=tuple(SCHEDULER_NAMES),
                         help="sampler: " + "; ".join(f"{name}: {text}" for name, text in SCHEDULER_NAMES.items()))
     parser.add_argument("--seed", type=int, default=0, help="random seed of the sampling noise")
@@ -91,7 +91,9 @@ def _add_sampling_options(parser: argparse.ArgumentParser, steps: int | None) ->
                              "t1-lmi)")
     parser.add_argument("--refine-steps", type=int, default=None, metavar="N",
                         help="how many of the last steps the refiner takes; 0 = no refiner (default: the "
-                             "model's, 1 for the bundled t1-lmi-lite, else 0)")
+                             "model's, 1 for the bundled t1-lmi-lite; 1 when --refiner names one for a model "
+                             "without; else 0). evaluate/demo: a --refiner reaches only the models of its "
+                             "guidance, --refine-steps alone only the models whose card names a refiner")
     parser.add_argument("--denoise", default="auto", choices=tuple(DENOISE_METHODS),
                         help="denoise the source in-plane before it guides: nlm = non-local means, noise "
                              "estimated per slice (for noisy sources such as PD); auto = nlm only when the "

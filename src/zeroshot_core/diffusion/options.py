@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +13,11 @@ from zeroshot_core.diffusion.consistency import ConsistencyParams
 from zeroshot_core.errors import ConfigError
 from zeroshot_core.imaging.mask import MaskParams
 from zeroshot_core.model.acceleration import Acceleration
+
+
+def _whole(value: object) -> bool:
+    """An integer (Python or NumPy), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -93,10 +100,20 @@ class TranslateOptions:
     samples: int = 1
     acceleration: Acceleration = field(default_factory=Acceleration)
     denoise: str = "auto"
-    refiner: str | None = None
+    refiner: str | os.PathLike | None = None
     refine_steps: int | None = None
 
     def __post_init__(self) -> None:
+        for name in ("steps", "refine_steps", "seed", "batch_size", "samples"):
+            value = getattr(self, name)
+            if (value is not None or name in ("seed", "batch_size", "samples")) and not _whole(value):
+                raise ConfigError(f"{name.replace('_', ' ')} must be a whole number, got {value!r:.40}")
+        for name in ("cfg_scale", "cfg_steps"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, numbers.Real) and not isinstance(value, bool)):
+                raise ConfigError(f"{name.replace('_', ' ')} must be a number, got {value!r:.40}")
+        if self.refiner is not None and not isinstance(self.refiner, (str, os.PathLike)):
+            raise ConfigError(f"refiner must be a model folder or a bundled model's name, got {self.refiner!r:.40}")
         if self.steps is not None and not 1 <= self.steps <= 1000:
             raise ConfigError(f"steps must be 1..1000, got {self.steps}")
         if self.scheduler not in SCHEDULER_NAMES:

@@ -78,6 +78,46 @@ def refiner_directory(model_path: str | Path, name: str, named_by_card: bool) ->
     return model_directory(name)
 
 
+def fitting_refiner(card: ModelCard, refiner: str | None, refine_steps: int | None,
+                    refiner_guidance: str | None) -> tuple[str | None, int | None]:
+    """The refiner options that reach one of several models run with one set of options.
+
+    For commands that run several models alike (``evaluate``, ``demo``): a named refiner
+    reaches only the models trained with its guidance (the others run without a refiner),
+    and refine steps without a named refiner reach only the models whose card names one
+    (the others run as they would without the option).
+
+    Parameters
+    ----------
+    card : ModelCard
+        The model's card.
+    refiner, refine_steps : str or None, int or None
+        The options'.
+    refiner_guidance : str or None
+        The guidance of the named refiner (its card's), ``None`` when none is named.
+
+    Returns
+    -------
+    refiner, refine_steps
+        To put into this model's options.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> lmi, contour = SimpleNamespace(guidance="lmi", sampling={"refiner": "t1-lmi"}), SimpleNamespace(
+    ...     guidance="contour", sampling={})
+    >>> fitting_refiner(lmi, "t1-lmi", 2, "lmi"), fitting_refiner(contour, "t1-lmi", 2, "lmi")
+    (('t1-lmi', 2), (None, 0))
+    >>> fitting_refiner(lmi, None, 2, None), fitting_refiner(contour, None, 2, None)
+    ((None, 2), (None, None))
+    """
+    if refiner is not None:
+        return (refiner, refine_steps) if refiner_guidance == card.guidance else (None, 0)
+    if refine_steps and not (card.sampling or {}).get("refiner"):
+        return None, None
+    return None, refine_steps
+
+
 def _shape_of_inputs(card: ModelCard) -> dict[str, Any]:
     """What must agree between a model and its refiner."""
     spacing = card.training.get("spacing_mm")
@@ -88,6 +128,10 @@ def _shape_of_inputs(card: ModelCard) -> dict[str, Any]:
             "noise schedule": {k: v for k, v in card.noise_schedule.items() if k != "prediction_type"},
             "prediction type": prediction, "intensity percentiles": list(card.percentiles),
             "target intensity": dict(card.target_intensity)}
+
+
+def _shown(value: Any) -> str:
+    return "none (slices resized to the network size)" if value is None else f"{value!r:.80}"
 
 
 def check_refiner(model: LoadedModel, refiner: LoadedModel) -> None:
@@ -102,8 +146,8 @@ def check_refiner(model: LoadedModel, refiner: LoadedModel) -> None:
     for key, value in mine.items():
         if theirs[key] != value:
             raise ModelError(f"refiner {Path(refiner.path).name} does not fit {Path(model.path).name}: its {key} is "
-                             f"{theirs[key]!r:.80}, the model's {value!r:.80}; choose a refiner trained like the model "
-                             "(e.g. its teacher) or pass --refine-steps 0")
+                             f"{_shown(theirs[key])}, the model's {_shown(value)}; choose a refiner trained like the "
+                             "model (e.g. its teacher) or pass --refine-steps 0")
 
 
 def load_refinement(model: LoadedModel, refiner: str | None, refine_steps: int | None, steps_run: int,
@@ -138,14 +182,17 @@ def load_refinement(model: LoadedModel, refiner: str | None, refine_steps: int |
     ModelError
         If the refiner cannot be found or loaded, or does not fit (:func:`check_refiner`).
     """
+    if refiner is not None:  # a name the user gave must exist, even when no step is left to it
+        refiner_directory(model.path, refiner, named_by_card=False)
     name, steps = refiner_for(model.card, refiner, refine_steps)
     if refine_steps is None:  # the card's default yields to a short run: the model keeps at least one step
         steps = min(steps, steps_run - 1)
     if name is None or steps == 0:
         return None, None
     if steps >= steps_run:
-        raise ConfigError(f"--refine-steps {steps} leaves no step to the model ({steps_run} steps run); "
-                          f"use fewer than {steps_run}")
+        runs = f"{steps_run} step{'s' if steps_run != 1 else ''} run"
+        raise ConfigError(f"--refine-steps {steps} leaves no step to the model ({runs}, after --steps and the "
+                          f"guidance's strength); use fewer refine steps or more --steps")
     loaded = load_model(refiner_directory(model.path, name, named_by_card=refiner is None), None, device)
     check_refiner(model, loaded)
     cfg_scale = cfg_scale_for(loaded.card, None)

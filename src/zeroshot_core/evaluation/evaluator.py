@@ -41,6 +41,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from zeroshot_core.choices import BASELINES, DEFAULT_METHODS
+from zeroshot_core.diffusion.refiner import fitting_refiner
 from zeroshot_core.diffusion.running import run_translation
 from zeroshot_core.diffusion.translation import (
     TranslateOptions,
@@ -56,8 +57,8 @@ from zeroshot_core.imaging.orientation import slicing_axis
 from zeroshot_core.io.formats import to_volume
 from zeroshot_core.io.volume import Volume
 from zeroshot_core.model.devices import resolve_device
-from zeroshot_core.model.loading import LoadedModel, load_model
-from zeroshot_core.model.store import ModelCard
+from zeroshot_core.model.loading import LoadedModel, load_model, model_directory
+from zeroshot_core.model.store import ModelCard, read_card
 from zeroshot_core.plugins.manager import (
     fitted_segmenter,
     guidance_registry,
@@ -304,6 +305,8 @@ def evaluate(source: Volume | str | os.PathLike | np.ndarray, target: Volume | s
     options = replace(options, slices=chosen, axis=axis)
 
     loaded = _load_models(methods, models or {}, options.device)
+    # a named refiner must exist (checked before any work) and reaches only the models of its guidance
+    refiner_guidance = read_card(model_directory(options.refiner)).guidance if options.refiner else None
     card_source = next((m for m in methods if isinstance(loaded.get(m), LoadedModel)), None)
     card = loaded[card_source].card if card_source else None
     scorer = _Scorer(tgt, reference, region, axis, chosen, card, segmenter, segmenter_state)
@@ -335,13 +338,19 @@ def evaluate(source: Volume | str | os.PathLike | np.ndarray, target: Volume | s
             model = loaded[method]
             try:
                 guidance, params = variants.get(method, (method, {}))
-                run_options = replace(options, guidance_params={**options.guidance_params, **params})
+                refiner, refine_steps = fitting_refiner(model.card, options.refiner, options.refine_steps,
+                                                        refiner_guidance)
+                run_options = replace(options, guidance_params={**options.guidance_params, **params},
+                                      refiner=refiner, refine_steps=refine_steps)
                 outcome = run_translation(src, model, guidance, run_options,
                                           on_progress=lambda event, m=method: report(m, event.fraction))
             except ZeroshotError as exc:
                 results.append(MethodResult(method, "failed", str(exc), model=str(model.path)))
                 continue
-            results.append(scorer.score(method, outcome.volume, time.perf_counter() - started, str(model.path)))
+            scored = scorer.score(method, outcome.volume, time.perf_counter() - started, str(model.path))
+            results.append(replace(scored, refiner=(f"{outcome.refiner.path.name} ({outcome.refine_steps} step"
+                                                    f"{'s' if outcome.refine_steps != 1 else ''}, CFG "
+                                                    f"{outcome.refiner_cfg_scale:g})") if outcome.refiner else None))
         report(method, 1.0)
 
     protocol = {

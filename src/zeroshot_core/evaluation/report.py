@@ -50,6 +50,8 @@ class MethodResult:
         The output on the source grid.
     labels : ndarray of int16 or None
         Its segmentation (0 outside the scoring region).
+    refiner : str or None
+        The model that took the last sampling steps, e.g. ``"t1-lmi (1 step, CFG 1.5)"``.
 
     Raises
     ------
@@ -70,6 +72,7 @@ class MethodResult:
     model: str | None = None
     translation: Volume | None = field(default=None, repr=False)
     labels: np.ndarray | None = field(default=None, repr=False)
+    refiner: str | None = None
 
     def __post_init__(self) -> None:
         if not self.method:
@@ -91,7 +94,8 @@ class MethodResult:
         return {"method": self.method, "status": self.status, "reason": self.reason,
                 "dice": {str(k): v for k, v in self.dice.items()}, "mean_dice": self.mean_dice,
                 "assd_mm": {str(k): v for k, v in self.assd_mm.items()}, "mean_assd_mm": self.mean_assd_mm,
-                "psnr_db": self.psnr, "ssim": self.ssim, "wall_time_s": self.wall_time_s, "model": self.model}
+                "psnr_db": self.psnr, "ssim": self.ssim, "wall_time_s": self.wall_time_s, "model": self.model,
+                "refiner": self.refiner}
 
 
 @dataclass(frozen=True, eq=False)

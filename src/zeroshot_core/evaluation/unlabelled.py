@@ -160,7 +160,7 @@ def write_unlabelled(results: Sequence[UnlabelledResult], out: str | os.PathLike
 
     Files: ``<name>_t1.nii.gz`` and ``<name>_labels.nii.gz`` per result (on the source's
     grid and affine), ``figure.png`` (:func:`render_unlabelled`) and ``unlabelled.json``
-    (name, slices, axis, model, denoising, seconds). Each is written atomically.
+    (name, slices, axis, model, steps, refiner, denoising, seconds). Each is written atomically.
 
     Returns
     -------
@@ -184,7 +184,10 @@ def write_unlabelled(results: Sequence[UnlabelledResult], out: str | os.PathLike
         save_volume(t.volume.with_data(result.labels), folder / f"{result.name}_labels.nii.gz", dtype="int16",
                     labels=True)
         summary.append({"name": result.name, "axis": t.axis, "slices": list(t.slices), "guidance": t.guidance,
-                        "model": str(t.model.path), "denoise": t.denoise.applied if t.denoise else "off",
+                        "model": str(t.model.path), "steps": t.steps,
+                        "refiner": {"model": str(t.refiner.path), "steps": t.refine_steps,
+                                    "cfg_scale": t.refiner_cfg_scale} if t.refiner else None,
+                        "denoise": t.denoise.applied if t.denoise else "off",
                         "seconds": round(result.seconds, 1)})
     figure = folder / "figure.png"
     image = render_unlabelled(results)
