@@ -150,12 +150,13 @@ def test_bundled_models_are_found_by_name():
         model_directory("not-a-bundled-model")
 
 
-def test_cli_translate_with_a_refiner_writes_it_to_the_sidecar(t1_path, model_pair, tmp_path):
+def test_cli_translate_with_a_refiner_writes_it_to_the_sidecar(t1_path, model_pair, tmp_path, capsys):
     a, b = model_pair
     out = tmp_path / "t.nii.gz"
     code = main(["-q", "translate", str(t1_path), "--model", str(a), "--out", str(out), "--steps", "3",
                  "--slices", "45", "--device", "cpu", "--refiner", str(b), "--refine-steps", "2"])
     assert code == 0
+    assert "(contour, 1 slices, last 2 steps by b) written to" in capsys.readouterr().out
     record = json.loads(out.with_name("t.json").read_text())["Translation"]
     assert record["refiner"]["path"] == str(b) and record["refiner"]["steps"] == 2
 

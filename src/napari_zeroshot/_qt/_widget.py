@@ -363,6 +363,9 @@ class TranslationWidget(Container):
             show_plane(source, self.viewer.dims, Plane(2 - result.axis, result.slices[0]))
         self.progress.value = _PROGRESS_MAX
         model = record["Translation"]["model"]["name"]
+        if refiner := record["Translation"].get("refiner"):
+            steps = "step" if refiner["steps"] == 1 else f"{refiner['steps']} steps"
+            model += f" (last {steps} by {refiner['name']})"
         self.status.value = (f"done: {len(result.slices)} slice(s) → {target} with {model} on "
                              f"{record['Translation']['device']}"
                              + (f" · {len(record['Warnings'])} warning(s)" if record["Warnings"] else ""))

@@ -173,7 +173,9 @@ def translate_file(args: argparse.Namespace, options, source_path, source, paths
     what = f"{result.model.card.target_modality} translation ({result.guidance})"
     record = _provenance(result, options, source_path)
     save_volume(result.volume, paths["--out"], description=descrip(record))
-    print(f"translation ({result.guidance}, {len(result.slices)} slices) written to {paths['--out']}")
+    refined = (f", last {result.refine_steps} step{'s' if result.refine_steps != 1 else ''} by "
+               f"{result.refiner.path.name}") if result.refiner is not None else ""
+    print(f"translation ({result.guidance}, {len(result.slices)} slices{refined}) written to {paths['--out']}")
     if result.denoise is not None and result.denoise.requested == "auto" and result.denoise.applied != "off":
         print(f"zeroshot: note: --denoise auto: the source was denoised ({result.denoise.reason}); "
               "--denoise off keeps it as it is", file=sys.stderr)
