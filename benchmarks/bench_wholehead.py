@@ -37,7 +37,7 @@ import torch
 
 from zeroshot_core.choices import BASELINES
 from zeroshot_core.diffusion.native_grid import cfg_scale_for, steps_for
-from zeroshot_core.diffusion.refiner import refiner_directory, refiner_for
+from zeroshot_core.diffusion.refiner import resolve_refiner
 from zeroshot_core.diffusion.translation import TranslateOptions
 from zeroshot_core.evaluation.evaluator import evaluate
 from zeroshot_core.evaluation.report import write_report
@@ -138,12 +138,12 @@ def network_evaluations(options: TranslateOptions, card, folder: Path) -> str:
     """UNet evaluations per slice: steps × samples × (1 + the guided share of the steps with classifier-free
     guidance, the card's default included); with a refiner, the model's and the refiner's apart."""
     steps = steps_for(card, options.steps)
-    refiner, refine = refiner_for(card, options.refiner, options.refine_steps)
+    found = resolve_refiner(folder, card, options.refiner, options.refine_steps, steps)
+    refine, refiner_card = (found[1], found[2]) if found else (0, None)
     own = steps - refine
     calls = (own + guided_step_count(cfg_scale_for(card, options.cfg_scale), options.cfg_steps, own)) * options.samples
-    if not refiner:
+    if refiner_card is None:
         return str(calls)
-    refiner_card = read_card(refiner_directory(folder, refiner, named_by_card=options.refiner is None))
     extra = (refine + guided_step_count(cfg_scale_for(refiner_card, None), 1.0, refine)) * options.samples
     return f"{calls} + {extra} of the refiner"
 

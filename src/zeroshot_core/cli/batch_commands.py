@@ -91,13 +91,13 @@ def translate_many(args: argparse.Namespace, translate_file: Callable[..., None]
     mine = shard(jobs, part)
     if mine:  # once for all files; a model that cannot be loaded is one error before any work
         from zeroshot_core.api import load_model
+        from zeroshot_core.diffusion.refiner import resolve_refiner
         from zeroshot_core.model.devices import resolve_device
 
-        from zeroshot_core.diffusion.refiner import load_refinement
-
         args.model = load_model(args.model, args.guidance, resolve_device(args.device))
-        # a refiner that is missing or does not fit is one error too, before any file (steps are checked per file)
-        load_refinement(args.model, options.refiner, options.refine_steps, 1001, args.model.device)
+        # a refiner that is missing or does not fit is one error too, before any file (cards only; the steps
+        # left to it are checked per file)
+        resolve_refiner(args.model.path, args.model.card, options.refiner, options.refine_steps, 1001)
 
     def work(job: Job, number: int) -> None:
         source = load(str(job.source))

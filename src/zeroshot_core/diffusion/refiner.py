@@ -26,7 +26,8 @@ from zeroshot_core.diffusion.native_grid import cfg_scale_for, check_cfg
 from zeroshot_core.diffusion.sampling import Refinement
 from zeroshot_core.errors import ConfigError, ModelError
 from zeroshot_core.model.loading import LoadedModel, load_model, model_directory
-from zeroshot_core.model.store import CARD_FILE, ModelCard
+from zeroshot_core.model.store import CARD_FILE, ModelCard, read_card
+from zeroshot_core.model.summary import default_refine_steps
 
 
 def refiner_for(card: ModelCard, refiner: str | None, refine_steps: int | None) -> tuple[str | None, int]:
@@ -50,12 +51,17 @@ def refiner_for(card: ModelCard, refiner: str | None, refine_steps: int | None) 
     >>> card = SimpleNamespace(sampling={"refiner": "t1-lmi", "refine_steps": 1})
     >>> refiner_for(card, None, None), refiner_for(card, None, 0), refiner_for(card, "other", 2)
     (('t1-lmi', 1), (None, 0), ('other', 2))
-    >>> refiner_for(SimpleNamespace(sampling={}), None, None)
-    (None, 0)
+    >>> refiner_for(SimpleNamespace(sampling={}), None, None), refiner_for(SimpleNamespace(sampling={}), "x", None)
+    ((None, 0), ('x', 1))
+    >>> refiner_for(SimpleNamespace(sampling={"refiner": "t1-lmi"}), None, None)  # a card naming no count: 1
+    ('t1-lmi', 1)
     """
     sampling = card.sampling or {}
     name = refiner if refiner is not None else sampling.get("refiner")
-    steps = int(refine_steps if refine_steps is not None else sampling.get("refine_steps", 1 if refiner else 0))
+    if refine_steps is not None:
+        steps = int(refine_steps)
+    else:  # the card's count; a refiner named without one takes 1 step
+        steps = default_refine_steps({**sampling, "refiner": name})
     if steps and not name:
         raise ConfigError(f"--refine-steps {steps} needs a refiner: pass --refiner MODEL "
                           "(a model folder or a bundled model's name)")
@@ -134,36 +140,81 @@ def _shown(value: Any) -> str:
     return "none (slices resized to the network size)" if value is None else f"{value!r:.80}"
 
 
-def check_refiner(model: LoadedModel, refiner: LoadedModel) -> None:
-    """Refuse a refiner that would see different inputs than ``model``.
+def check_refiner(model: ModelCard, refiner: ModelCard, model_name: str, refiner_name: str) -> None:
+    """Refuse a refiner that would see different inputs than the model (cards only, no weights).
 
     Raises
     ------
     ModelError
         Naming the first property that differs, e.g. the guidance or the pixel spacing.
     """
-    mine, theirs = _shape_of_inputs(model.card), _shape_of_inputs(refiner.card)
+    mine, theirs = _shape_of_inputs(model), _shape_of_inputs(refiner)
     for key, value in mine.items():
         if theirs[key] != value:
-            raise ModelError(f"refiner {Path(refiner.path).name} does not fit {Path(model.path).name}: its {key} is "
+            raise ModelError(f"refiner {refiner_name} does not fit {model_name}: its {key} is "
                              f"{_shown(theirs[key])}, the model's {_shown(value)}; choose a refiner trained like the "
                              "model (e.g. its teacher) or pass --refine-steps 0")
 
 
+def resolve_refiner(model_path: str | Path, card: ModelCard, refiner: str | None, refine_steps: int | None,
+                    steps_run: int) -> tuple[Path, int, ModelCard] | None:
+    """Find and check the refiner of a translation with the model in ``model_path``, from cards alone.
+
+    Parameters
+    ----------
+    model_path : path-like
+        The model's folder (a refiner named by its card is looked for beside it).
+    card : ModelCard
+        The model's card.
+    refiner, refine_steps : str or None, int or None
+        The options' (``None``: the card's; see :func:`refiner_for`).
+    steps_run : int
+        Sampling steps the translation runs (the refiner takes the last ``refine_steps``).
+
+    Returns
+    -------
+    (folder, steps, card) or None
+        The refiner's folder, the last steps it takes and its card; ``None`` when no
+        refiner runs.
+
+    Raises
+    ------
+    ConfigError
+        If ``refine_steps`` is given and not below ``steps_run`` (the model would take no
+        step). The card's default refine steps are cut to ``steps_run - 1`` instead (no
+        refiner for a one-step run).
+    ModelError
+        If a refiner named by the caller or the card cannot be found, or does not fit
+        (:func:`check_refiner`).
+    """
+    if refiner is not None:  # a name the user gave must exist, even when no step is left to it
+        refiner_directory(model_path, refiner, named_by_card=False)
+    name, steps = refiner_for(card, refiner, refine_steps)
+    if refine_steps is None:  # the card's default yields to a short run: the model keeps at least one step
+        steps = min(steps, steps_run - 1)
+    if name is None or steps == 0:
+        return None
+    if steps >= steps_run:
+        runs = f"{steps_run} step{'s' if steps_run != 1 else ''} run"
+        raise ConfigError(f"--refine-steps {steps} leaves no step to the model ({runs}, after --steps and the "
+                          f"guidance's strength); use fewer refine steps or more --steps")
+    folder = refiner_directory(model_path, name, named_by_card=refiner is None)
+    refiner_card = read_card(folder)
+    check_refiner(card, refiner_card, Path(model_path).name, folder.name)
+    check_cfg(refiner_card, cfg_scale_for(refiner_card, None), folder)
+    return folder, steps, refiner_card
+
+
 def load_refinement(model: LoadedModel, refiner: str | None, refine_steps: int | None, steps_run: int,
                     device: torch.device | str) -> tuple[Refinement | None, LoadedModel | None]:
-    """Load and check the refiner for a translation with ``model``.
+    """Find, check (:func:`resolve_refiner`, before any weights) and load the refiner of ``model``.
 
     Parameters
     ----------
     model : LoadedModel
         The model that takes the first steps.
-    refiner, refine_steps : str or None, int or None
-        The options' (``None``: the card's; see :func:`refiner_for`). A refiner named
-        by the card is looked for beside the model's folder first, then as a bundled
-        model's name.
-    steps_run : int
-        Sampling steps the translation runs (the refiner takes the last ``refine_steps``).
+    refiner, refine_steps, steps_run
+        As for :func:`resolve_refiner`.
     device : torch.device or str
 
     Returns
@@ -175,26 +226,12 @@ def load_refinement(model: LoadedModel, refiner: str | None, refine_steps: int |
 
     Raises
     ------
-    ConfigError
-        If ``refine_steps`` is given and not below ``steps_run`` (the model would take no
-        step). The card's default refine steps are cut to ``steps_run - 1`` instead (no
-        refiner for a one-step run).
-    ModelError
-        If the refiner cannot be found or loaded, or does not fit (:func:`check_refiner`).
+    ConfigError, ModelError
+        As :func:`resolve_refiner`; ``ModelError`` also if the weights cannot be loaded.
     """
-    if refiner is not None:  # a name the user gave must exist, even when no step is left to it
-        refiner_directory(model.path, refiner, named_by_card=False)
-    name, steps = refiner_for(model.card, refiner, refine_steps)
-    if refine_steps is None:  # the card's default yields to a short run: the model keeps at least one step
-        steps = min(steps, steps_run - 1)
-    if name is None or steps == 0:
+    found = resolve_refiner(model.path, model.card, refiner, refine_steps, steps_run)
+    if found is None:
         return None, None
-    if steps >= steps_run:
-        runs = f"{steps_run} step{'s' if steps_run != 1 else ''} run"
-        raise ConfigError(f"--refine-steps {steps} leaves no step to the model ({runs}, after --steps and the "
-                          f"guidance's strength); use fewer refine steps or more --steps")
-    loaded = load_model(refiner_directory(model.path, name, named_by_card=refiner is None), None, device)
-    check_refiner(model, loaded)
-    cfg_scale = cfg_scale_for(loaded.card, None)
-    check_cfg(loaded.card, cfg_scale, loaded.path)
-    return Refinement(loaded.unet, steps, cfg_scale), loaded
+    folder, steps, card = found
+    loaded = load_model(folder, None, device)
+    return Refinement(loaded.unet, steps, cfg_scale_for(card, None)), loaded

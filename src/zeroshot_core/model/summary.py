@@ -117,7 +117,7 @@ def card_summary(card: Mapping[str, Any]) -> list[str]:
         folded = f", CFG {teacher['cfg_scale']:g} folded in" if teacher.get("cfg_scale", 1.0) != 1.0 else ""
         lines.append(f"distilled from: {teacher['model']} ({teacher.get('steps', '?')} steps{folded})")
     sampling = card.get("sampling") or {}
-    if isinstance(sampling, Mapping) and (sampling.get("cfg_scale") is not None or sampling.get("steps") is not None):
+    if isinstance(sampling, Mapping) and any(sampling.get(k) is not None for k in ("cfg_scale", "steps", "refiner")):
         why = f" — {sampling['note']}" if sampling.get("note") else ""
         chosen = ([f"--steps {default_steps(sampling)}"] if sampling.get("steps") is not None else []) + (
             [f"--cfg-scale {default_cfg_scale(sampling):g}"] if sampling.get("cfg_scale") is not None else []) + (
